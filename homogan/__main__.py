@@ -1,0 +1,5 @@
+import sys
+
+from homogan.cli import main
+
+sys.exit(main())

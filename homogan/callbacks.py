@@ -1,0 +1,146 @@
+"""Side effects of training, one small ``keras.callbacks.Callback`` each.
+
+Every file is written under a temporary name and renamed (``homogan.atomic``), so a killed run
+never leaves a half-written grid, history or plot behind.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from homogan import visualize
+from homogan.atomic import atomic_path
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes ``samples/epoch_XXXX.png`` from a fixed latent batch and fixed label rows.
+
+    Column k uses the same z in every row and row r the same labels in every column, so reading
+    down a column shows what the labels change, and reading the grids over epochs shows learning.
+    The EMA generator is used when the GAN has one. ``epoch_0000.png`` is the untrained generator.
+    """
+
+    def __init__(self, samples_dir: Path, z: np.ndarray, labels: np.ndarray, rows: int, columns: int,
+                 captions: list[str] | None, every: int, epochs: int, tensorboard_dir: Path | None = None):
+        super().__init__()
+        self.samples_dir, self.z, self.labels = Path(samples_dir), z, labels
+        self.rows, self.columns, self.captions = rows, columns, captions
+        self.every, self.epochs = every, epochs
+        self.writer = tf.summary.create_file_writer(str(tensorboard_dir)) if tensorboard_dir else None
+
+    def path(self, epoch: int) -> Path:
+        return self.samples_dir / f"epoch_{epoch:04d}.png"
+
+    def write(self, epoch: int) -> Path:
+        generator = self.model.ema_generator if self.model.ema_generator is not None else self.model.generator
+        images = np.concatenate([
+            keras.ops.convert_to_numpy(generator(self.z[i:i + 256], self.labels[i:i + 256], training=False))
+            for i in range(0, len(self.z), 256)])
+        grid = visualize.save_grid(self.path(epoch), images, self.rows, self.columns, self.captions, f"epoch {epoch}")
+        if self.writer is not None:
+            with self.writer.as_default():
+                tf.summary.image("samples", grid[None], step=epoch)
+            self.writer.flush()
+        return self.path(epoch)
+
+    def on_train_begin(self, logs=None):
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        if not self.path(0).exists():
+            self.write(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every == 0 or done == self.epochs:
+            self.write(done)
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """``history.csv``: one row per epoch with every metric, wall time and images/s.
+
+    Rows of epochs after ``initial_epoch`` (left by an interrupted run) are dropped on resume, so
+    the file never has a gap or a duplicate epoch.
+    """
+
+    def __init__(self, path: Path, images_per_epoch: int, initial_epoch: int = 0):
+        super().__init__()
+        self.path, self.images_per_epoch = Path(path), images_per_epoch
+        self.rows = [r for r in visualize.read_history(self.path) if r["epoch"] <= initial_epoch]
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+               "seconds": seconds, "images_per_second": self.images_per_epoch / max(seconds, 1e-9)}
+        self.rows.append(row)
+        self.write()
+
+    def write(self) -> None:
+        columns = list(dict.fromkeys(k for row in self.rows for k in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, restval="", lineterminator="\n")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: (int(v) if k == "epoch" else f"{v:.6g}") for k, v in row.items()})
+        with atomic_path(self.path) as tmp:
+            tmp.write_text(buffer.getvalue(), encoding="utf-8")
+
+
+class HistoryPlots(keras.callbacks.Callback):
+    """Redraws ``losses.png`` and ``accuracy.png`` from ``history.csv`` after every epoch."""
+
+    def __init__(self, history_path: Path, out_dir: Path):
+        super().__init__()
+        self.history_path, self.out_dir = Path(history_path), Path(out_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        visualize.plot_history(visualize.read_history(self.history_path), self.out_dir)
+
+
+class Checkpoints(keras.callbacks.Callback):
+    """Saves G, D, both optimizers, the EMA generator, the RNG state and the epoch counter.
+
+    Uses ``tf.train.CheckpointManager`` (no pickle; TensorFlow writes the data files under temporary
+    names and rewrites the ``checkpoint`` index atomically), keeping the last ``keep``.
+    """
+
+    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable, every: int, epochs: int):
+        super().__init__()
+        self.manager, self.epoch_var, self.every, self.epochs = manager, epoch_var, every, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        self.epoch_var.assign(done)
+        if done % self.every == 0 or done == self.epochs:
+            self.manager.save(checkpoint_number=done)
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first step whose losses are NaN or infinite, and remembers which."""
+
+    def __init__(self, steps_per_epoch: int):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.epoch = 0
+        self.problem: str | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
+        if bad:
+            step = self.epoch * self.steps_per_epoch + batch + 1
+            self.problem = f"non-finite loss at epoch {self.epoch + 1}, step {step}: " + ", ".join(
+                f"{k}={v}" for k, v in bad.items())
+            self.model.stop_training = True

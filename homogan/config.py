@@ -1,0 +1,430 @@
+"""The one typed configuration schema: load ``config.json``, apply ``--set`` overrides, validate once.
+
+Configuration is data. Every key a user can write is a field of a frozen dataclass below, with its
+type, default, allowed values and a one-line meaning (the README's key table is generated from the
+same metadata, see :func:`describe`). :func:`load_config` validates everything before any work
+starts and raises :class:`~homogan.errors.ConfigError` with one line naming the key, the value and
+what is allowed. Downstream code reads attributes of the typed object; nothing re-validates or
+guesses defaults with ``dict.get``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import math
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.errors import ConfigError
+
+IMAGE_SIZES = (32, 64, 128, 256)
+LOSSES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least_squares")
+#: Substrings of key names that look like credentials; such keys are refused (see README).
+CREDENTIAL_WORDS = ("password", "passwd", "token", "secret", "api_key", "apikey", "credential")
+
+
+def _f(default: Any, doc: str, *, choices: tuple | None = None, min: float | None = None,
+       max: float | None = None, min_exclusive: bool = False) -> Any:
+    """A schema field: a default plus the metadata used for validation and documentation."""
+    meta = {"doc": doc, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: json.loads(json.dumps(default)), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    name: str = _f("default", "Run name; the run folder is `<output_dir>/<name>-<timestamp>/`.")
+    seed: int = _f(42, "Seed for data order, weights and every random draw: a CPU run repeats exactly.", min=0)
+    output_dir: str = _f("runs", "Folder that receives one new run folder per training run.")
+    notes: str = _f("", "Free text kept with the run and shown in reports.")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = _f("synthetic", "Where images come from.", choices=("synthetic", "celeba", "folder", "tfds"))
+    root: str = _f("data/synthetic", "Data folder: CelebA copy (official or Kaggle layout), image folder, "
+                   "tfds data_dir, or the synthetic cache folder.")
+    image_size: int = _f(64, "Side of the square training images in pixels.", choices=IMAGE_SIZES)
+    channels: int = _f(3, "3 = RGB, 1 = grayscale (images are converted on decode).", choices=(1, 3))
+    crop: Optional[int] = _f(160, "Side of the centred square crop taken from each source image before "
+                             "resizing; null = the largest centred square.", min=1)
+    attributes: list[str] = _f([], "Conditioning attributes (CelebA names); [] = unconditional.")
+    filters: dict[str, int] = _f({}, "Keep only images with these attribute values, e.g. {\"Male\": 1} "
+                                 "(1 = present, 0 or -1 = absent).")
+    balance: Optional[str] = _f(None, "null; an attribute name for a 50/50 split on it; or \"combinations\" "
+                                "for equal counts of every combination of `attributes`.")
+    limit: Optional[int] = _f(None, "Use at most this many images (after filters and balancing); null = all.", min=1)
+    split: str = _f("train", "Which CelebA partition to train on.", choices=("train", "valid", "test", "all"))
+    class_conditional: bool = _f(False, "folder/tfds-mnist only: condition on the class (one-hot), "
+                                 "classes = subfolder names / digits.")
+    tfds_name: str = _f("celeb_a", "tensorflow-datasets name when source is tfds.", choices=("celeb_a", "mnist"))
+    synthetic_images: int = _f(20000, "How many synthetic faces to draw (once; cached under `root`).", min=1)
+    cache: bool = _f(True, "Keep decoded, resized images in memory after the first epoch.")
+    shuffle_buffer: int = _f(20000, "tf.data shuffle buffer (images) after the cache.", min=1)
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    width: int = _f(64, "Channels of the last (highest-resolution) block; each block below doubles it.", min=1)
+    max_width: int = _f(512, "Cap on the channels of any block.", min=1)
+    stem: str = _f("dense", "How z (+labels) becomes the 4x4 map: a dense layer, or a 4x4 transposed "
+                   "convolution (HomoGAN's FC→FConv).", choices=("dense", "conv_transpose"))
+    upsample: str = _f("conv_transpose", "Upsampling block.", choices=("conv_transpose", "upsample_conv"))
+    kernel_size: int = _f(4, "Kernel size of the upsampling convolutions.", min=1)
+    batch_norm: bool = _f(True, "Batch normalisation after every block but the output.")
+    activation: str = _f("relu", "Activation of the blocks.", choices=("relu", "leaky_relu"))
+    leaky_alpha: float = _f(0.2, "Negative slope of leaky_relu.", min=0, max=1)
+    noise_stddev: float = _f(0.0, "Gaussian noise layer after every block (training only); 0 = off.", min=0)
+    spectral_norm: bool = _f(False, "Spectral normalisation of the generator's kernels.")
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    width: int = _f(64, "Channels of the first block; each block after doubles it.", min=1)
+    max_width: int = _f(512, "Cap on the channels of any block.", min=1)
+    kernel_size: int = _f(4, "Kernel size of the strided convolutions.", min=1)
+    normalization: str = _f("batch", "Normalisation after every block but the first (never in D's first "
+                            "layer).", choices=("batch", "layer", "none"))
+    activation: str = _f("leaky_relu", "Activation of the blocks.", choices=("relu", "leaky_relu"))
+    leaky_alpha: float = _f(0.2, "Negative slope of leaky_relu.", min=0, max=1)
+    dropout: float = _f(0.0, "Dropout after every block; 0 = off.", min=0, max=0.95)
+    input_noise_stddev: float = _f(0.0, "Gaussian (instance) noise added to D's inputs, real and fake, "
+                                   "during training; 0 = off.", min=0)
+    spectral_norm: bool = _f(False, "Spectral normalisation of every kernel of D.")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    latent_dim: int = _f(100, "Size of the latent vector z.", min=1)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    learning_rate: float = _f(2e-4, "Adam learning rate.", min=0, min_exclusive=True)
+    beta_1: float = _f(0.5, "Adam beta_1.", min=0, max=1)
+    beta_2: float = _f(0.999, "Adam beta_2.", min=0, max=1)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = _f(10, "Passes over the training set (or `steps_per_epoch` steps each).", min=1)
+    batch_size: int = _f(64, "Images per discriminator update (global, across devices).", min=1)
+    steps_per_epoch: Optional[int] = _f(None, "Cap on training steps per epoch; null = one full pass.", min=1)
+    loss: str = _f("nonsaturating", "Adversarial loss.", choices=LOSSES)
+    g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    g_steps: int = _f(1, "Generator updates per training step (G:D ratio g_steps:d_steps).", min=1)
+    d_steps: int = _f(1, "Discriminator updates per training step, each on its own real batch.", min=1)
+    d_skip_threshold: Optional[float] = _f(None, "Skip the D update while the last G loss is above this "
+                                           "(HomoGAN's rule: 4); null = never skip.", min=0)
+    real_label_range: list[float] = _f([1.0, 1.0], "Targets for real images, drawn U(lo, hi) per sample "
+                                       "per step (e.g. [0.9, 1.0] two-sided, [0.7, 1.2] one-sided).")
+    fake_label_range: list[float] = _f([0.0, 0.0], "Targets for fake images, drawn U(lo, hi) per sample "
+                                       "per step (e.g. [0.0, 0.1]).")
+    label_flip: float = _f(0.0, "Fraction of samples whose real/fake targets are swapped for D.", min=0, max=0.5)
+    gradient_penalty: float = _f(0.0, "WGAN-GP weight lambda (one U(0,1) epsilon per sample); 0 = off.", min=0)
+    r1_gamma: float = _f(0.0, "R1 penalty weight gamma on real images; 0 = off.", min=0)
+    ema_decay: Optional[float] = _f(None, "EMA of the generator weights used for samples; null = off.",
+                                    min=0, max=1)
+    precision: str = _f("float32", "Compute precision.", choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    jit_compile: bool = _f(False, "Compile the train step with XLA.")
+    distribute: str = _f("none", "tf.distribute strategy.", choices=("none", "mirrored"))
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    samples_every_epochs: int = _f(1, "Write a sample grid every N epochs (and always after the last).", min=1)
+    sample_columns: int = _f(8, "Images per row of the sample grid (one fixed z per column).", min=1)
+    gif: bool = _f(True, "Build `progress.gif` from the sample grids at the end.")
+    gif_fps: float = _f(4.0, "Frames per second of the progress GIF.", min=0, min_exclusive=True)
+    tensorboard: bool = _f(True, "Write TensorBoard events (metrics and sample grids).")
+    checkpoint_every_epochs: int = _f(1, "Save a checkpoint every N epochs (and always after the last).", min=1)
+    keep_checkpoints: int = _f(3, "How many recent checkpoints to keep.", min=1)
+    progress: str = _f("auto", "Console progress: a live bar, one line per epoch, or auto (bar on a "
+                       "terminal, lines otherwise).", choices=("auto", "bar", "epoch", "none"))
+
+
+@dataclass(frozen=True)
+class Config:
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+    @property
+    def num_labels(self) -> int:
+        """Width of the conditioning vector (attributes, or classes when class-conditional)."""
+        return len(self.data.attributes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and overriding
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a JSON config file (or the defaults), apply ``KEY.PATH=VALUE`` overrides, validate."""
+    raw: dict = {}
+    if path is not None:
+        raw = read_json(path, what="config")
+    for item in overrides:
+        key, value = parse_override(item)
+        set_path(raw, key, value)
+    return from_dict(raw)
+
+
+def read_json(path: str | Path, what: str = "file") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file {str(path)!r} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{what} file {str(path)!r} is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} file {str(path)!r} is not UTF-8 text")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{what} file {str(path)!r} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def parse_override(item: str) -> tuple[str, Any]:
+    """``a.b=VALUE`` → (``"a.b"``, value parsed as JSON where possible, else the raw string)."""
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+        raise ConfigError(f"--set {item!r} is malformed: expected KEY.PATH=VALUE, e.g. --set training.epochs=2")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        if text.strip()[:1] in ("[", "{"):
+            raise ConfigError(f"--set {key}: {text!r} looks like JSON but does not parse; quote it, "
+                              f"e.g. --set {key}='[\"Bald\"]'")
+        value = text
+    return key, value
+
+
+def set_path(raw: dict, dotted: str, value: Any) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[:i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+
+
+def from_dict(raw: dict) -> Config:
+    """Build and validate a :class:`Config` from plain JSON data (unknown keys are errors)."""
+    config = _build(Config, raw, "")
+    _check_semantics(config)
+    return config
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'config'} must be an object (section), got {json.dumps(raw)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        _refuse_credentials(f"{prefix}{key}")
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+            allowed = ", ".join(fields)
+            raise ConfigError(f"unknown key {prefix}{key!r}{hint} (allowed in {prefix.rstrip('.') or 'the top level'}: {allowed})")
+    values = {}
+    for name, f in fields.items():
+        key = f"{prefix}{name}"
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            values[name] = _build(tp, raw.get(name, {}), key + ".")
+        elif name in raw:
+            values[name] = _coerce(raw[name], tp, key, f.metadata)
+    return cls(**values)
+
+
+def _refuse_credentials(key: str) -> None:
+    leaf = key.rsplit(".", 1)[-1].lower()
+    if any(word in leaf for word in CREDENTIAL_WORDS):
+        raise ConfigError(f"{key}: configs must not hold credentials; keep Kaggle credentials in "
+                          f"~/.kaggle/kaggle.json (the Kaggle tool's own file), not in config.json")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return f"{_type_name(args[0])} or null"
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"an object of {_type_name(typing.get_args(tp)[1])}"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
+
+
+def _coerce(value: Any, tp: Any, key: str, meta: dict) -> Any:
+    shown = json.dumps(value)
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        try:
+            return _coerce(value, inner, key, meta)
+        except ConfigError as e:
+            raise ConfigError(str(e).replace(f"expected {_type_name(inner)}", f"expected {_type_name(tp)}"))
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: {shown} is not valid: expected {_type_name(tp)}")
+        (inner,) = typing.get_args(tp)
+        return [_coerce(v, inner, f"{key}[{i}]", {}) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: {shown} is not valid: expected {_type_name(tp)}")
+        _, inner = typing.get_args(tp)
+        return {k: _coerce(v, inner, f"{key}.{k}", {}) for k, v in value.items()}
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }[tp]
+    if not ok:
+        raise ConfigError(f"{key}: {shown} is not valid: expected {_type_name(tp)}")
+    if tp is float:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: {shown} is not valid: expected a finite number")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{key}: {shown} is not allowed; allowed: {', '.join(json.dumps(c) for c in choices)}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
+        op = ">" if meta.get("min_exclusive") else ">="
+        raise ConfigError(f"{key}: {shown} is out of range; allowed: {op} {lo}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key}: {shown} is out of range; allowed: <= {hi}")
+    return value
+
+
+def _check_attribute_names(names: list[str], key: str) -> None:
+    for name in names:
+        if name not in CELEBA_ATTRIBUTES:
+            close = difflib.get_close_matches(name, CELEBA_ATTRIBUTES, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"{key}: unknown CelebA attribute {name!r}; {hint}valid names: {', '.join(CELEBA_ATTRIBUTES)}")
+
+
+def _check_semantics(c: Config) -> None:
+    """Rules that involve more than one key, or the data source."""
+    d, t = c.data, c.training
+    celeba_like = d.source in ("synthetic", "celeba") or (d.source == "tfds" and d.tfds_name == "celeb_a")
+    if celeba_like:
+        _check_attribute_names(d.attributes, "data.attributes")
+        _check_attribute_names(list(d.filters), "data.filters")
+        if len(set(d.attributes)) != len(d.attributes):
+            raise ConfigError(f"data.attributes: {json.dumps(d.attributes)} lists an attribute twice")
+        if d.class_conditional:
+            raise ConfigError(f"data.class_conditional: true is only for source folder or tfds mnist, "
+                              f"not {d.source!r}; use data.attributes for CelebA")
+    else:
+        if d.attributes:
+            raise ConfigError(f"data.attributes: {json.dumps(d.attributes)} needs CelebA attribute labels; "
+                              f"source {d.source!r} has none (allowed: []; use data.class_conditional for classes)")
+        if d.filters:
+            raise ConfigError(f"data.filters: {json.dumps(d.filters)} needs CelebA attribute labels; "
+                              f"source {d.source!r} has none (allowed: {{}})")
+    for name, v in d.filters.items():
+        if v not in (1, 0, -1):
+            raise ConfigError(f"data.filters.{name}: {v} is not allowed; allowed: 1 (present), 0 or -1 (absent)")
+        if name in d.attributes:
+            raise ConfigError(f"data.filters.{name}: filtering on {name} = {v} while conditioning on it "
+                              f"(data.attributes) leaves the condition constant; drop one of the two")
+    if d.balance is not None:
+        if d.balance == "combinations":
+            if not d.attributes:
+                raise ConfigError("data.balance: \"combinations\" needs data.attributes to combine; allowed "
+                                  "with [] attributes: null or an attribute name")
+        elif not celeba_like:
+            raise ConfigError(f"data.balance: {d.balance!r} needs CelebA attribute labels; source {d.source!r} has none")
+        else:
+            _check_attribute_names([d.balance], "data.balance")
+            if d.balance in d.filters:
+                raise ConfigError(f"data.balance: {d.balance!r} is also filtered (data.filters) so it cannot be "
+                                  f"balanced 50/50")
+    for key, rng in (("real_label_range", t.real_label_range), ("fake_label_range", t.fake_label_range)):
+        if len(rng) != 2 or rng[0] > rng[1]:
+            raise ConfigError(f"training.{key}: {json.dumps(rng)} is not valid; expected [low, high] with low <= high")
+    smoothing = t.real_label_range != [1.0, 1.0] or t.fake_label_range != [0.0, 0.0] or t.label_flip > 0
+    if smoothing and t.loss not in ("nonsaturating", "minimax", "least_squares"):
+        raise ConfigError(f"training.loss: {t.loss!r} has no target labels, so label smoothing/flipping "
+                          f"(training.real_label_range / fake_label_range / label_flip) cannot apply; allowed "
+                          f"with smoothing: nonsaturating, minimax, least_squares")
+    if t.gradient_penalty > 0 and c.model.discriminator.normalization == "batch":
+        raise ConfigError("model.discriminator.normalization: \"batch\" is invalid with training.gradient_penalty "
+                          "> 0 (the penalty is per sample, batch norm mixes samples); allowed: \"layer\", \"none\"")
+    if t.distribute != "none" and t.d_skip_threshold is not None:
+        raise ConfigError("training.d_skip_threshold: must be null when training.distribute is not \"none\"")
+    if c.logging.sample_columns > 64:
+        raise ConfigError(f"logging.sample_columns: {c.logging.sample_columns} is out of range; allowed: <= 64")
+
+
+# --------------------------------------------------------------------------------------------
+# Documentation
+
+
+def describe() -> list[tuple[str, str, str, str]]:
+    """(key, default, allowed, meaning) for every key: the README's table is made from this."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                walk(tp, f"{prefix}{f.name}.")
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            m = f.metadata
+            allowed = (" | ".join(json.dumps(c) for c in m["choices"]) if m["choices"] else _type_name(tp))
+            if m["min"] is not None:
+                allowed += f", {'>' if m['min_exclusive'] else '>='} {m['min']}"
+            if m["max"] is not None:
+                allowed += f", <= {m['max']}"
+            rows.append((f"{prefix}{f.name}", json.dumps(default), allowed, m["doc"]))
+
+    walk(Config, "")
+    return rows
+
+
+def diff(a: dict, b: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """Keys whose values differ between two config dicts: (key, value in a, value in b)."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        va, vb = a.get(key), b.get(key)
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out.extend(diff(va, vb, f"{prefix}{key}."))
+        elif va != vb:
+            out.append((f"{prefix}{key}", va, vb))
+    return out
+
+

@@ -1,0 +1,84 @@
+"""Run folders: created fresh for every run (never reused), with the resolved config written first."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from homogan.atomic import write_text
+from homogan.config import Config, from_dict
+from homogan.errors import UserError
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The files of one training run (see the README's "What a run writes")."""
+
+    path: Path
+
+    @property
+    def config(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def history(self) -> Path:
+        return self.path / "history.csv"
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / "tensorboard"
+
+    @property
+    def gif(self) -> Path:
+        return self.path / "progress.gif"
+
+    def frames(self) -> list[Path]:
+        return sorted(self.samples.glob("epoch_[0-9][0-9][0-9][0-9].png"))
+
+    def load_config(self) -> Config:
+        return from_dict(json.loads(self.config.read_text(encoding="utf-8")))
+
+
+def new_run_dir(output_dir: str | Path, name: str) -> RunDir:
+    """``<output_dir>/<name>-<YYYYmmdd-HHMMSS>[-N]``, created exclusively (an existing one is never reused)."""
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"experiment.output_dir: cannot create {str(output_dir)!r}: {e.strerror}")
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise UserError(f"experiment.output_dir: {str(output_dir)!r} is not writable")
+    stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for n in range(1, 1000):
+        path = output_dir / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            path.mkdir()
+            return RunDir(path)
+        except FileExistsError:
+            continue
+    raise UserError(f"experiment.output_dir: could not find a free run folder name for {stem!r}")
+
+
+def open_run_dir(path: str | Path) -> RunDir:
+    """An existing run folder, or a clear error saying why ``path`` is not one."""
+    run = RunDir(Path(path))
+    if not run.path.is_dir():
+        raise UserError(f"{str(path)!r} is not a folder (expected a run folder such as runs/default-20260101-120000)")
+    if not run.config.is_file():
+        raise UserError(f"{str(path)!r} is not a run folder: it has no config.json")
+    return run
+
+
+def write_config(run: RunDir, config: Config) -> None:
+    write_text(run.config, json.dumps(config.to_dict(), indent=2) + "\n")

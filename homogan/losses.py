@@ -1,0 +1,86 @@
+"""Adversarial losses as plain per-example functions, selected by name (``training.loss``).
+
+Every loss has the same two functions:
+
+* ``discriminator(real_logits, fake_logits, real_targets, fake_targets) -> (d_real, d_fake)``
+* ``generator(fake_logits) -> g``
+
+all per example, shape ``(B,)``, in float32. Per example (not averaged) so that the caller can scale
+by the *global* batch under tf.distribute. ``real_targets``/``fake_targets`` carry label smoothing
+and flipping for the losses that have targets (BCE and least squares); the others ignore them and
+the config validator refuses smoothing with them. Signs follow the convention "both players
+minimise": the discriminator's loss is low when real logits are high and fake logits are low.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import tensorflow as tf
+
+
+def _bce(targets, logits):
+    return tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(targets, tf.float32), logits=logits)
+
+
+def bce_discriminator(real_logits, fake_logits, real_targets, fake_targets):
+    """-[t log σ(real) + (1-t) log(1-σ(real))], likewise for fake with its (smoothed) target."""
+    return _bce(real_targets, real_logits), _bce(fake_targets, fake_logits)
+
+
+def nonsaturating_generator(fake_logits):
+    """-log σ(fake): strong gradients when D confidently rejects the fakes (Goodfellow et al. 2014)."""
+    return tf.nn.softplus(-fake_logits)
+
+
+def minimax_generator(fake_logits):
+    """log(1 - σ(fake)) = -softplus(fake): the original minimax objective (saturates early on)."""
+    return -tf.nn.softplus(fake_logits)
+
+
+def wasserstein_discriminator(real_logits, fake_logits, real_targets=None, fake_targets=None):
+    """Critic: -f(real) + f(fake) (Arjovsky et al. 2017); needs a Lipschitz constraint (GP or SN)."""
+    return -real_logits, fake_logits
+
+
+def wasserstein_generator(fake_logits):
+    return -fake_logits
+
+
+def hinge_discriminator(real_logits, fake_logits, real_targets=None, fake_targets=None):
+    """max(0, 1 - f(real)) and max(0, 1 + f(fake)) (Lim & Ye 2017; Miyato et al. 2018)."""
+    return tf.nn.relu(1.0 - real_logits), tf.nn.relu(1.0 + fake_logits)
+
+
+def least_squares_discriminator(real_logits, fake_logits, real_targets, fake_targets):
+    """½(f(real) - t_real)² and ½(f(fake) - t_fake)² with targets b=1, a=0 (Mao et al. 2017)."""
+    return (0.5 * tf.square(real_logits - tf.cast(real_targets, tf.float32)),
+            0.5 * tf.square(fake_logits - tf.cast(fake_targets, tf.float32)))
+
+
+def least_squares_generator(fake_logits):
+    return 0.5 * tf.square(fake_logits - 1.0)
+
+
+class AdversarialLoss(NamedTuple):
+    discriminator: Callable
+    generator: Callable
+    #: A logit above this counts as "real" for the accuracy metrics.
+    decision_threshold: float
+    uses_targets: bool
+
+
+LOSSES: dict[str, AdversarialLoss] = {
+    "nonsaturating": AdversarialLoss(bce_discriminator, nonsaturating_generator, 0.0, True),
+    "minimax": AdversarialLoss(bce_discriminator, minimax_generator, 0.0, True),
+    "wasserstein": AdversarialLoss(wasserstein_discriminator, wasserstein_generator, 0.0, False),
+    "hinge": AdversarialLoss(hinge_discriminator, wasserstein_generator, 0.0, False),
+    "least_squares": AdversarialLoss(least_squares_discriminator, least_squares_generator, 0.5, True),
+}
+
+
+def get(name: str) -> AdversarialLoss:
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"`loss` should be one of {', '.join(LOSSES)}. Received: `loss={name!r}`") from None

@@ -1,0 +1,208 @@
+"""One training run: validate → open the data → make the run folder → build → fit → artifacts.
+
+Order matters for trust: the config and the data are checked *before* the run folder exists, so a
+bad input leaves nothing behind; the resolved config is the first file in the folder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from homogan.config import Config, diff
+from homogan.errors import UserError
+from homogan.experiment import RunDir, new_run_dir, open_run_dir, write_config
+
+
+@dataclass
+class TrainResult:
+    run: RunDir
+    epochs_done: int
+    history: list[dict]
+    stopped: str | None = None  # why training stopped early, if it did
+
+
+def sample_rows(label_names: list[str], one_hot: bool, columns: int, latent_dim: int, seed: int):
+    """The fixed (z, labels, captions, rows) of the sample grid.
+
+    Rows: every combination of up to 4 attributes (8 rows for 3), one row per class (up to 16) for
+    one-hot classes, 8 fixed random combinations otherwise; no labels → 8 rows of fresh z.
+    """
+    from homogan.visualize import row_caption
+
+    k = len(label_names)
+    rng = np.random.default_rng(seed)
+    if k == 0:
+        rows, labels, captions = 8, np.zeros((8, 0), np.float32), None
+    elif one_hot:
+        rows = min(k, 16)
+        labels = np.eye(k, dtype=np.float32)[:rows]
+        captions = label_names[:rows]
+    else:
+        combos = list(itertools.product([0.0, 1.0], repeat=k)) if k <= 4 else rng.integers(0, 2, (8, k)).tolist()
+        labels = np.asarray(combos, np.float32)
+        rows = len(labels)
+        captions = [row_caption(label_names, row) for row in labels]
+    z_columns = rng.standard_normal((rows if k == 0 else 1, columns, latent_dim)).astype(np.float32)
+    z = np.broadcast_to(z_columns, (rows, columns, latent_dim)).reshape(-1, latent_dim)
+    return z, np.repeat(labels, columns, axis=0), captions, rows
+
+
+def _strategy(name: str):
+    import tensorflow as tf
+
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def _verbosity(progress: str) -> int:
+    if progress == "auto":
+        return 1 if sys.stdout.isatty() else 2
+    return {"bar": 1, "epoch": 2, "none": 0}[progress]
+
+
+def train(config: Config, resume: str | Path | None = None, force: bool = False, run_dir: Path | None = None,
+          echo=print) -> TrainResult:
+    """Train ``config``; with ``resume``, continue that run folder from its last checkpoint."""
+    import keras
+    import tensorflow as tf
+
+    from homogan import callbacks as cb
+    from homogan.data import pipeline
+    from homogan.gan import GAN
+    from homogan.models import Generator, build_models
+
+    if resume is not None:
+        run = open_run_dir(resume)
+        saved = run.load_config()
+        changes = [c for c in diff(saved.to_dict(), config.to_dict()) if not c[0].startswith("training.epochs")]
+        if changes and not force:
+            shown = ", ".join(f"{k}: {json.dumps(a)} → {json.dumps(b)}" for k, a, b in changes[:3])
+            raise UserError(f"--resume {str(resume)!r}: the config differs from the run's ({shown}); "
+                            f"resume without changes, or pass --force")
+        if tf.train.latest_checkpoint(str(run.checkpoints)) is None:
+            raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
+
+    source = pipeline.open_source(config)
+    data = pipeline.training_data(config, source)
+    t = config.training
+
+    keras.utils.set_random_seed(config.experiment.seed)
+    keras.mixed_precision.set_global_policy(t.precision)
+    strategy = _strategy(t.distribute)
+
+    if resume is None:
+        run = RunDir(run_dir) if run_dir is not None else new_run_dir(config.experiment.output_dir, config.experiment.name)
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_config(run, config)
+
+    num_labels = len(data.label_names)
+    with strategy.scope():
+        generator, discriminator = build_models(config, num_labels)
+        ema = None
+        if t.ema_decay is not None:
+            ema = Generator(**{k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")},
+                            name="ema_generator")
+            ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, num_labels)))
+            ema.set_weights(generator.get_weights())
+        gan = GAN(generator, discriminator, ema_generator=ema, seed=config.experiment.seed)
+
+        def adam(o):
+            opt = keras.optimizers.Adam(o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
+            return keras.optimizers.LossScaleOptimizer(opt) if t.precision == "mixed_float16" else opt
+
+        g_opt, d_opt = adam(t.g_optimizer), adam(t.d_optimizer)
+        # Built inside the scope, before fit: lazily created slots fail inside a distributed step.
+        g_opt.build(generator.trainable_variables)
+        d_opt.build(discriminator.trainable_variables)
+        gan.compile(g_opt, d_opt, loss=t.loss, g_steps=t.g_steps, d_steps=t.d_steps,
+                    real_label_range=t.real_label_range, fake_label_range=t.fake_label_range,
+                    label_flip=t.label_flip, d_skip_threshold=t.d_skip_threshold,
+                    gradient_penalty=t.gradient_penalty, r1_gamma=t.r1_gamma, ema_decay=t.ema_decay,
+                    global_batch_size=t.batch_size, jit_compile=t.jit_compile)
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        parts = dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
+                     rng=gan.seed_generator.state, last_g_loss=gan.last_g_loss, epoch=epoch_var)
+        if ema is not None:
+            parts["ema_generator"] = ema
+        checkpoint = tf.train.Checkpoint(**parts)
+        manager = tf.train.CheckpointManager(checkpoint, str(run.checkpoints), max_to_keep=config.logging.keep_checkpoints)
+        initial_epoch = 0
+        if resume is not None:
+            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            initial_epoch = int(epoch_var.numpy())
+
+    if initial_epoch >= t.epochs:
+        echo(f"{run.path}: already trained {initial_epoch} of {t.epochs} epochs; nothing to do")
+        return TrainResult(run, initial_epoch, [])
+
+    z, labels, captions, rows = sample_rows(data.label_names, config.data.class_conditional,
+                                            config.logging.sample_columns, config.model.latent_dim,
+                                            config.experiment.seed)
+    lg = config.logging
+    nonfinite = cb.StopOnNonFinite(data.steps_per_epoch)
+    history = cb.HistoryCSV(run.history, data.steps_per_epoch * data.batch_size, initial_epoch)
+    callbacks = [
+        nonfinite,
+        history,
+        cb.HistoryPlots(run.history, run.path),
+        cb.SampleGrid(run.samples, z, labels, rows, lg.sample_columns, captions, lg.samples_every_epochs, t.epochs,
+                      run.tensorboard / "samples" if lg.tensorboard else None),
+        cb.Checkpoints(manager, epoch_var, lg.checkpoint_every_epochs, t.epochs),
+    ]
+    if lg.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False))
+
+    _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch)
+    dataset = pipeline.make_dataset(config, data, initial_epoch)
+    try:
+        gan.fit(dataset, epochs=t.epochs, initial_epoch=initial_epoch, steps_per_epoch=data.steps_per_epoch,
+                callbacks=callbacks, verbose=_verbosity(lg.progress), shuffle=False)
+    except KeyboardInterrupt:
+        done = int(epoch_var.numpy())
+        echo(f"\ninterrupted: {done} of {t.epochs} epochs are saved in {run.checkpoints}; continue with "
+             f"`python main.py --resume {run.path}`", file=sys.stderr)
+        raise
+    finally:
+        frames = run.frames()
+        if lg.gif and len(frames) > 1:
+            from homogan.visualize import make_gif
+            make_gif(frames, run.gif, lg.gif_fps)
+
+    done = int(epoch_var.numpy())
+    if nonfinite.problem:
+        echo(f"stopped: {nonfinite.problem}; the last good checkpoint (epoch {done}) is in {run.checkpoints}",
+             file=sys.stderr)
+    else:
+        echo(f"done: {done} epochs; open {run.samples} and {run.gif.name}, plots losses.png / accuracy.png, "
+             f"`tensorboard --logdir {run.path.parent}`")
+    return TrainResult(run, done, history.rows, nonfinite.problem)
+
+
+def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch):
+    import tensorflow as tf
+
+    t, d = config.training, config.data
+    gpus = tf.config.list_logical_devices("GPU")
+    device = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({len(tf.config.list_logical_devices('CPU'))} logical device(s))"
+    labels = ", ".join(data.label_names) if data.label_names else "none (unconditional)"
+    lines = [
+        f"run folder   {run.path}",
+        f"data         {d.source} {d.root}: {data.num_images} images at {d.image_size}px, "
+        f"{data.steps_per_epoch} steps/epoch × {data.batch_size} images",
+        f"selection    {'; '.join(source.log)}",
+        f"conditioning {labels}",
+        f"generator    {generator.count_params():,} parameters; discriminator {discriminator.count_params():,}",
+        f"training     {t.loss} loss, G:D steps {t.g_steps}:{t.d_steps}, batch {t.batch_size}, "
+        f"epochs {initial_epoch + 1}..{t.epochs}",
+        f"device       {device}, precision {t.precision}, XLA {'on' if t.jit_compile else 'off'}, "
+        f"distribute {t.distribute}",
+    ]
+    for line in lines:
+        echo(line)
