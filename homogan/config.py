@@ -248,9 +248,10 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
         _refuse_credentials(f"{prefix}{key}")
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
-            hint = f"; did you mean {prefix}{close[0]!r}?" if close else ""
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ""
             allowed = ", ".join(fields)
-            raise ConfigError(f"unknown key {prefix}{key!r}{hint} (allowed in {prefix.rstrip('.') or 'the top level'}: {allowed})")
+            raise ConfigError(f"unknown key '{prefix}{key}'{hint} (allowed in {prefix.rstrip('.') or 'the top level'}: "
+                              f"{allowed})")
     values = {}
     for name, f in fields.items():
         key = f"{prefix}{name}"

@@ -13,8 +13,8 @@ def _input_gradients(critic, images):
     images = tf.cast(images, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(images)
-        logits = tf.cast(critic(images), tf.float32)
-    grads = tape.gradient(tf.reduce_sum(logits), images)
+        total = tf.reduce_sum(tf.cast(critic(images), tf.float32))
+    grads = tape.gradient(total, images)
     return tf.reshape(tf.cast(grads, tf.float32), (tf.shape(images)[0], -1))
 
 

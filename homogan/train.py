@@ -17,6 +17,7 @@ import numpy as np
 from homogan.config import Config, diff
 from homogan.errors import UserError
 from homogan.experiment import RunDir, new_run_dir, open_run_dir, write_config
+from homogan.runtime import import_tensorflow
 
 
 @dataclass
@@ -70,28 +71,30 @@ def _verbosity(progress: str) -> int:
 def train(config: Config, resume: str | Path | None = None, force: bool = False, run_dir: Path | None = None,
           echo=print) -> TrainResult:
     """Train ``config``; with ``resume``, continue that run folder from its last checkpoint."""
+    from homogan.data import sources
+
+    if resume is not None:
+        run = open_run_dir(resume)
+        saved = run.load_config()
+        changes = [c for c in diff(saved.to_dict(), config.to_dict()) if c[0] != "training.epochs"]
+        if changes and not force:
+            shown = ", ".join(f"{k}: {json.dumps(a)} → {json.dumps(b)}" for k, a, b in changes[:3])
+            raise UserError(f"--resume {str(resume)!r}: the config differs from the run's ({shown}); "
+                            f"resume without changes, or pass --force")
+        if not (run.checkpoints / "checkpoint").is_file():
+            raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
+
+    source = sources.open_source(config)
+    data = sources.training_data(config, source)
+    t = config.training
+
+    tf = import_tensorflow()
     import keras
-    import tensorflow as tf
 
     from homogan import callbacks as cb
     from homogan.data import pipeline
     from homogan.gan import GAN
     from homogan.models import Generator, build_models
-
-    if resume is not None:
-        run = open_run_dir(resume)
-        saved = run.load_config()
-        changes = [c for c in diff(saved.to_dict(), config.to_dict()) if not c[0].startswith("training.epochs")]
-        if changes and not force:
-            shown = ", ".join(f"{k}: {json.dumps(a)} → {json.dumps(b)}" for k, a, b in changes[:3])
-            raise UserError(f"--resume {str(resume)!r}: the config differs from the run's ({shown}); "
-                            f"resume without changes, or pass --force")
-        if tf.train.latest_checkpoint(str(run.checkpoints)) is None:
-            raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
-
-    source = pipeline.open_source(config)
-    data = pipeline.training_data(config, source)
-    t = config.training
 
     keras.utils.set_random_seed(config.experiment.seed)
     keras.mixed_precision.set_global_policy(t.precision)
@@ -186,7 +189,7 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
 
 
 def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch):
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     t, d = config.training, config.data
     gpus = tf.config.list_logical_devices("GPU")

@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import tensorflow as tf
 
 from homogan.config import Config
 from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.errors import DataError
+from homogan.runtime import import_tensorflow
 
 CELEBA_MANUAL_FILES = ("img_align_celeba.zip", "list_attr_celeba.txt", "list_eval_partition.txt",
                        "list_landmarks_align_celeba.txt", "identity_CelebA.txt")
@@ -32,9 +32,10 @@ def missing_message(name: str, data_dir: Path) -> str:
 
 
 def open_tfds(config: Config):
+    tf = import_tensorflow()
     import tensorflow_datasets as tfds
 
-    from homogan.data.pipeline import Source
+    from homogan.data.sources import Source
 
     d = config.data
     data_dir = Path(d.root)
@@ -68,4 +69,4 @@ def open_tfds(config: Config):
     if count == 0:
         raise DataError(f"data.filters: {d.filters} leaves 0 images in tfds {d.tfds_name} {split}")
     log.append(f"{count} images")
-    return Source(ds, count, label_names, log, is_path=False)
+    return Source(count, label_names, log, encoded=ds)

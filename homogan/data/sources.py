@@ -1,0 +1,88 @@
+"""Find and select the training images named by ``config.data`` — without TensorFlow.
+
+Everything here runs before the run folder is created and before TensorFlow is imported, so a
+wrong path, an empty selection or a malformed attribute file is reported in a fraction of a second
+and leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from homogan.config import Config
+from homogan.data import celeba, folders, selection
+from homogan.errors import DataError
+
+#: The synthetic dataset is one fixed dataset (like CelebA): ``experiment.seed`` varies training only.
+SYNTHETIC_SEED = 0
+
+
+@dataclass
+class Source:
+    """What to decode, in a fixed order, with labels: image file paths, or (tfds) encoded records."""
+
+    count: int
+    label_names: list[str]
+    log: list[str] = field(default_factory=list)
+    paths: list[str] | None = None
+    labels: np.ndarray | None = None  # (count, num_labels) float32 in {0, 1}
+    encoded: Any = None  # tf.data.Dataset of (encoded bytes, label), for tfds
+
+
+@dataclass
+class TrainingData:
+    source: Source
+    image_size: int
+    channels: int
+    batch_size: int  # images per training step: global batch × d_steps
+    steps_per_epoch: int
+
+    @property
+    def num_images(self) -> int:
+        return self.source.count
+
+    @property
+    def label_names(self) -> list[str]:
+        return self.source.label_names
+
+
+def open_source(config: Config) -> Source:
+    """Find and select the data named by ``config.data`` (no image decoded). Raises DataError."""
+    d = config.data
+    if d.source in ("synthetic", "celeba"):
+        root = Path(d.root)
+        if d.source == "synthetic":
+            from homogan.data import synthetic
+            root = synthetic.generate(root, d.synthetic_images, SYNTHETIC_SEED)
+        table = celeba.read_celeba(root, need_partition=d.split != "all")
+        indices, log = selection.select(table, split=d.split, filters=d.filters, balance=d.balance,
+                                        attributes=d.attributes, limit=d.limit, seed=config.experiment.seed)
+        # One fixed shuffle of the file list, so the first (pre-cache) epoch is not in file order.
+        indices = np.random.default_rng(config.experiment.seed).permutation(indices)
+        labels = selection.labels_for(table, indices, d.attributes)
+        return Source(len(indices), list(d.attributes), log, table.paths(indices), labels)
+    if d.source == "folder":
+        paths, labels, classes, skipped = folders.read_folder(d.root, d.class_conditional)
+        order = np.random.default_rng(config.experiment.seed).permutation(len(paths))
+        if d.limit is not None:
+            order = order[: d.limit]
+        log = [f"{len(paths)} images in {d.root}" + (f" ({skipped} non-image files skipped)" if skipped else "")]
+        return Source(len(order), classes, log, [paths[i] for i in order], labels[order])
+    from homogan.data import tfds_source
+    return tfds_source.open_tfds(config)
+
+
+def training_data(config: Config, source: Source) -> TrainingData:
+    """Steps per epoch and images per step for this selection; an error if not one step fits."""
+    t = config.training
+    per_step = t.batch_size * t.d_steps
+    full = source.count // per_step
+    if full == 0:
+        raise DataError(f"training.batch_size: {t.batch_size} × d_steps {t.d_steps} = {per_step} images per step "
+                        f"but the selection has only {source.count} images")
+    steps = min(full, t.steps_per_epoch) if t.steps_per_epoch else full
+    return TrainingData(source, config.data.image_size, config.data.channels, per_step, steps)

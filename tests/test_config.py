@@ -1,0 +1,131 @@
+"""The config schema: defaults, --set parsing, and one clear line for every kind of bad value."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from homogan.config import CREDENTIAL_WORDS, Config, describe, diff, from_dict, load_config, parse_override
+from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def test_shipped_default_config_is_valid_and_offline():
+    config = load_config(ROOT / "config.json")
+    assert config.data.source == "synthetic"
+    assert config.data.attributes == ["Eyeglasses", "No_Beard", "Bald"]
+    assert isinstance(config, Config)
+
+
+def test_overrides_are_json_where_possible():
+    assert parse_override("training.epochs=2") == ("training.epochs", 2)
+    assert parse_override('data.attributes=["Bald"]') == ("data.attributes", ["Bald"])
+    assert parse_override("data.root=/some/where") == ("data.root", "/some/where")
+    assert parse_override("data.limit=null") == ("data.limit", None)
+    c = load_config(None, ["training.epochs=3", 'data.attributes=["Bald"]', "data.filters={\"Male\": 1}"])
+    assert (c.training.epochs, c.data.attributes, c.data.filters) == (3, ["Bald"], {"Male": 1})
+
+
+@pytest.mark.parametrize("overrides, fragments", [
+    (["training.epohcs=2"], ["training.epohcs", "did you mean 'training.epochs'"]),
+    (["trainig.epochs=2"], ["trainig", "did you mean 'training'"]),
+    (["training.epochs=two"], ["training.epochs", '"two"', "integer"]),
+    (["training.epochs=0"], ["training.epochs", "0", ">= 1"]),
+    (["training.batch_size=-4"], ["training.batch_size", "-4", ">= 1"]),
+    (["training.g_optimizer.learning_rate=0"], ["learning_rate", "> 0"]),
+    (["data.image_size=48"], ["data.image_size", "48", "32, 64, 128, 256"]),
+    (["data.source=imagenet"], ["data.source", "imagenet", "synthetic"]),
+    (['data.attributes=["Glasses"]'], ["data.attributes", "Glasses", "did you mean 'Eyeglasses'", "No_Beard"]),
+    (['data.filters={"Male": 2}'], ["data.filters.Male", "2", "1 (present)"]),
+    (['data.attributes=["Male"]', 'data.filters={"Male": 1}'], ["data.filters.Male", "conditioning"]),
+    (["data.balance=combinations"], ["data.balance", "needs data.attributes"]),
+    (["training.real_label_range=[1.0, 0.9]"], ["training.real_label_range", "low <= high"]),
+    (["training.loss=hinge", "training.label_flip=0.05"], ["training.loss", "hinge", "smoothing"]),
+    (["training.gradient_penalty=10"], ["normalization", "batch", "gradient_penalty"]),
+    (["data.source=folder", 'data.attributes=["Bald"]'], ["data.attributes", "folder"]),
+    (["training.label_flip=0.7"], ["training.label_flip", "<= 0.5"]),
+    (["model.latent_dim=true"], ["model.latent_dim", "true", "integer"]),
+    (["data.kaggle_token=abc"], ["credentials", "kaggle.json"]),
+])
+def test_bad_values_name_key_value_and_what_is_allowed(overrides, fragments):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+
+
+def test_unknown_attribute_lists_all_valid_names():
+    with pytest.raises(ConfigError) as info:
+        load_config(None, ['data.attributes=["Moustache_Big"]'])
+    assert all(name in str(info.value) for name in CELEBA_ATTRIBUTES)
+
+
+@pytest.mark.parametrize("item", ["training.epochs", "=3", "training..epochs=3", "data.attributes=[Bald"])
+def test_malformed_set_is_refused(item):
+    with pytest.raises(ConfigError):
+        parse_override(item)
+
+
+def test_credential_like_keys_are_refused_anywhere():
+    for word in CREDENTIAL_WORDS:
+        with pytest.raises(ConfigError, match="credentials"):
+            from_dict({"experiment": {f"kaggle_{word}": "x"}})
+
+
+def test_every_key_is_documented_and_diff_finds_changes():
+    rows = describe()
+    keys = [r[0] for r in rows]
+    for required in ["experiment.name", "experiment.seed", "experiment.output_dir", "data.source", "data.root",
+                     "data.image_size", "data.attributes", "data.filters", "data.limit", "model.latent_dim",
+                     "training.epochs", "training.batch_size", "training.steps_per_epoch"]:
+        assert required in keys
+    assert all(r[3] for r in rows)
+    a = load_config(None).to_dict()
+    b = load_config(None, ["training.epochs=7", "model.generator.batch_norm=false"]).to_dict()
+    assert diff(a, b) == [("model.generator.batch_norm", True, False), ("training.epochs", 10, 7)]
+
+
+def run_main(*args, cwd):
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "training.epohcs=2"], "did you mean 'training.epochs'"),
+    (["--set", "training.epochs"], "malformed"),
+    (["--set", "data.source=celeba", "--set", "data.root=/nonexistent/celeba"], "/nonexistent/celeba"),
+    (["--config", "missing.json"], "missing.json"),
+    (["--resume", "/nonexistent/run"], "not a folder"),
+])
+def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, fragment):
+    result = run_main("--set", f"experiment.output_dir={tmp_path / 'runs'}", *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert fragment in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_cli_rejects_invalid_json_config_file(tmp_path):
+    (tmp_path / "bad.json").write_text('{"training": {"epochs": 2,}}')
+    result = run_main("--config", "bad.json", cwd=tmp_path)
+    assert result.returncode == 2 and "bad.json" in result.stderr and "line 1" in result.stderr
+
+
+def test_help_is_available():
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "--set" in result.stdout and "--resume" in result.stdout
+    for command in ("train", "gif", "plot"):
+        r = subprocess.run([sys.executable, "-m", "homogan", command, "--help"], capture_output=True, text=True,
+                           cwd=ROOT)
+        assert r.returncode == 0 and "usage" in r.stdout
+
+
+def test_frozen_json_round_trip():
+    c = load_config(None, ['data.attributes=["Bald"]'])
+    assert from_dict(json.loads(json.dumps(c.to_dict()))) == c

@@ -1,0 +1,97 @@
+"""A tiny real training run produces the whole run folder; runs never share a folder; resume is exact."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from homogan.train import train
+from tests.conftest import ROOT
+
+
+def history_rows(run):
+    with open(run.history, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_tiny_run_writes_the_whole_run_folder(tiny_config):
+    config = tiny_config('data.attributes=["Eyeglasses","No_Beard","Bald"]')
+    result = train(config, echo=lambda *a, **k: None)
+    run = result.run
+    assert run.path.parent == config.experiment.output_dir or str(run.path.parent) == config.experiment.output_dir
+    assert json.loads(run.config.read_text()) == config.to_dict()
+    frames = run.frames()
+    assert [f.name for f in frames] == ["epoch_0000.png", "epoch_0001.png", "epoch_0002.png"]
+    grid = iio.imread(frames[-1])
+    assert grid.shape[0] > 8 * 32 and grid.shape[1] > 8 * 32  # 8 label rows x 8 columns + captions
+    rows = history_rows(run)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    for key in ("g_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "images_per_second"):
+        assert all(np.isfinite(float(r[key])) for r in rows)
+    assert (run.path / "losses.png").stat().st_size > 1000 and (run.path / "accuracy.png").stat().st_size > 1000
+    gif = iio.imread(run.gif, index=None)
+    assert gif.shape[0] == 3
+    assert (run.checkpoints / "checkpoint").is_file() and list(run.checkpoints.glob("ckpt-2.index"))
+    assert list((run.tensorboard / "train").glob("events.out.tfevents.*"))
+    assert list((run.tensorboard / "samples").glob("events.out.tfevents.*"))
+    assert not list(run.path.rglob("*.tmp-*"))
+    second = train(config, echo=lambda *a, **k: None).run
+    assert second.path != run.path and run.frames() == frames
+
+
+def checkpoint_tensors(run_dir):
+    """Every numeric tensor of the run's latest checkpoint: weights, Adam slots, RNG state, epoch."""
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / "checkpoints")))
+    tensors = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
+    return {k: v for k, v in tensors.items() if isinstance(v, np.ndarray) and v.dtype.kind in "fiu"}
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config):
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    quiet = dict(echo=lambda *a, **k: None)
+    straight = train(tiny_config('data.attributes=["Bald"]', "training.label_flip=0.1",
+                                 "training.real_label_range=[0.8, 1.0]"), **quiet)
+    first = train(tiny_config('data.attributes=["Bald"]', "training.label_flip=0.1",
+                              "training.real_label_range=[0.8, 1.0]", "training.epochs=1"), **quiet)
+    resumed = train(tiny_config('data.attributes=["Bald"]', "training.label_flip=0.1",
+                                "training.real_label_range=[0.8, 1.0]"), resume=first.run.path, **quiet)
+    assert resumed.run.path == first.run.path and resumed.epochs_done == 2
+    assert [r["epoch"] for r in history_rows(first.run)] == ["1", "2"]
+    a, b = checkpoint_tensors(straight.run.path), checkpoint_tensors(first.run.path)
+    assert a.keys() == b.keys() and len(a) > 50
+    assert any("g_optimizer" in k for k in a) and any("rng" in k for k in a)
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    a, b = history_rows(straight.run), history_rows(first.run)
+    for key in ("g_loss", "d_loss_real", "d_loss_fake"):
+        assert abs(float(a[1][key]) - float(b[1][key])) < 1e-4
+
+
+def test_resume_with_a_changed_config_is_refused(tiny_config):
+    from homogan.errors import UserError
+
+    run = train(tiny_config("training.epochs=1"), echo=lambda *a, **k: None).run
+    with pytest.raises(UserError, match="config differs"):
+        train(tiny_config("training.batch_size=4"), resume=run.path, echo=lambda *a, **k: None)
+
+
+def test_gif_and_plot_commands(tiny_config, tmp_path):
+    run = train(tiny_config(), echo=lambda *a, **k: None).run
+    out = tmp_path / "every2.gif"
+    r = subprocess.run([sys.executable, "-m", "homogan", "gif", str(run.path), "--every", "2", "--out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert iio.imread(out, index=None).shape[0] == 2  # epochs 0 and 2
+    (run.path / "losses.png").unlink()
+    r = subprocess.run([sys.executable, "-m", "homogan", "plot", str(run.path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0 and (run.path / "losses.png").is_file()
+    r = subprocess.run([sys.executable, "-m", "homogan", "gif", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 2 and "no config.json" in r.stderr

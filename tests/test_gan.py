@@ -1,0 +1,176 @@
+"""The train step's rules: per-sample per-step smoothing, flips, G:D ratios, the skip rule, EMA,
+the per-sample uniform GP epsilon, and repeatability from the seed."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from homogan import regularizers
+from homogan.gan import GAN
+from homogan.models import Discriminator, Generator
+
+
+def make_gan(seed=0, ema=False, **compile_args):
+    keras.utils.set_random_seed(seed)
+    g = Generator(32, 3, 8, 2, width=4)
+    d = Discriminator(32, 3, 2, width=4, normalization=compile_args.pop("normalization", "batch"))
+    z, y = np.zeros((2, 8), "float32"), np.zeros((2, 2), "float32")
+    d(g(z, y), y)
+    ema_g = None
+    if ema:
+        ema_g = Generator(32, 3, 8, 2, width=4)
+        ema_g(z, y)
+        ema_g.set_weights(g.get_weights())
+    gan = GAN(g, d, ema_generator=ema_g, seed=seed)
+    g_opt, d_opt = keras.optimizers.Adam(1e-3, 0.5), keras.optimizers.Adam(1e-3, 0.5)
+    g_opt.build(g.trainable_variables)
+    d_opt.build(d.trainable_variables)
+    gan.compile(g_opt, d_opt, **compile_args)
+    return gan
+
+
+def data(n=16, seed=1):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(-1, 1, (n, 32, 32, 3)).astype("float32"), (rng.random((n, 2)) > 0.5).astype("float32"))
+
+
+def dataset(batch, steps, seed=1):
+    x, y = data(batch * steps, seed)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def test_smoothed_targets_are_drawn_per_sample_and_per_step_inside_tf_function():
+    gan = make_gan(real_label_range=(0.9, 1.0), fake_label_range=(0.0, 0.1))
+    draw = tf.function(gan.discriminator_targets)
+    (r1, f1), (r2, f2) = draw(64), draw(64)
+    for r, f in ((r1, f1), (r2, f2)):
+        assert np.all((r.numpy() >= 0.9) & (r.numpy() <= 1.0)) and np.all((f.numpy() >= 0) & (f.numpy() <= 0.1))
+        assert len(np.unique(r.numpy())) > 60  # one value per sample
+    assert not np.allclose(r1.numpy(), r2.numpy())  # a new draw per call, not frozen at trace time
+    assert draw.experimental_get_tracing_count() == 1
+
+
+def test_label_flip_swaps_the_configured_fraction_per_step():
+    gan = make_gan(label_flip=0.2)
+    draw = tf.function(gan.discriminator_targets)
+    fractions, masks = [], []
+    for _ in range(5):
+        real_t, fake_t = draw(2000)
+        flipped = real_t.numpy() == 0.0
+        assert np.array_equal(flipped, fake_t.numpy() == 1.0)
+        fractions.append(flipped.mean())
+        masks.append(flipped)
+    assert all(0.17 < f < 0.23 for f in fractions)
+    assert not np.array_equal(masks[0], masks[1])
+
+
+@pytest.mark.parametrize("g_steps, d_steps", [(1, 3), (3, 1), (1, 1), (2, 2)])
+def test_g_d_step_ratio(g_steps, d_steps):
+    gan = make_gan(g_steps=g_steps, d_steps=d_steps)
+    gan.fit(dataset(4 * d_steps, 2), epochs=1, verbose=0)  # 2 training steps
+    assert int(gan.g_optimizer.iterations.numpy()) == 2 * g_steps
+    assert int(gan.d_optimizer.iterations.numpy()) == 2 * d_steps
+
+
+def test_each_discriminator_step_sees_its_own_real_slice(monkeypatch):
+    gan = make_gan(d_steps=3)
+    seen = []
+    original = gan.discriminator_step
+
+    def spy(real, labels):
+        seen.append(real.numpy().copy())
+        return original(real, labels)
+
+    monkeypatch.setattr(gan, "discriminator_step", spy)
+    gan.run_eagerly = True
+    x, y = data(12)
+    gan.train_step((tf.constant(x), tf.constant(y)))
+    assert len(seen) == 3 and all(s.shape[0] == 4 for s in seen)
+    np.testing.assert_array_equal(np.concatenate(seen), x)
+
+
+def test_skip_rule_freezes_d_while_g_loss_is_high():
+    gan = make_gan(d_skip_threshold=4.0)
+    before = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+    gan.last_g_loss.assign(10.0)
+    step = tf.function(gan.train_step)
+    x, y = data(8)
+    logs = step((x, y))
+    assert float(logs["d_updates"]) == 0.0
+    assert int(gan.d_optimizer.iterations.numpy()) == 0
+    for a, w in zip(before, gan.discriminator.trainable_weights):
+        np.testing.assert_array_equal(a, w.numpy())
+    gan.last_g_loss.assign(1.0)
+    gan.reset_metrics()
+    logs = step((x, y))
+    assert float(logs["d_updates"]) == 1.0 and int(gan.d_optimizer.iterations.numpy()) == 1
+
+
+def test_d_updates_move_d_towards_real():
+    """D-only updates (loss sign right) raise D's score of real images above its score of fakes."""
+    gan = make_gan(normalization="none")
+    x, y = data(16)
+    z = gan.sample_latent(16)
+
+    def margin():
+        return float(tf.reduce_mean(gan.discriminator(x, y)) - tf.reduce_mean(gan.discriminator(gan.generate(y, z=z), y)))
+
+    before = margin()
+    for _ in range(20):
+        gan.discriminator_step(tf.constant(x), tf.constant(y))
+    assert margin() > before + 1.0
+
+
+def test_ema_matches_closed_form():
+    gan = make_gan(ema=True, ema_decay=0.9)
+    w0 = [w.numpy().copy() for w in gan.ema_generator.trainable_weights]
+    targets = [np.full_like(w, 2.0) for w in w0]
+    for w, t in zip(gan.generator.trainable_weights, targets):
+        w.assign(t)
+    for _ in range(5):
+        gan.update_ema()
+    for e, e0, t in zip(gan.ema_generator.trainable_weights, w0, targets):
+        np.testing.assert_allclose(e.numpy(), t + 0.9 ** 5 * (e0 - t), rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_penalty_epsilon_is_uniform_and_per_sample(monkeypatch):
+    gan = make_gan(gradient_penalty=10.0, normalization="layer")
+    seen = []
+    original = regularizers.gradient_penalty
+
+    def spy(critic, real, fake, epsilon):
+        seen.append(epsilon.numpy())
+        return original(critic, real, fake, epsilon)
+
+    monkeypatch.setattr(regularizers, "gradient_penalty", spy)
+    x, y = data(256)
+    for _ in range(2):
+        stats = gan.discriminator_step(tf.constant(x), tf.constant(y))
+    assert np.isfinite(float(stats["gradient_penalty"]))
+    eps = seen[0]
+    assert eps.shape == (256, 1, 1, 1)
+    assert eps.min() >= 0.0 and eps.max() < 1.0 and 0.4 < eps.mean() < 0.6
+    assert abs(np.mean(eps < 0.25) - 0.25) < 0.08  # uniform, not a squashed normal
+    assert not np.array_equal(seen[0], seen[1])
+
+
+def test_same_seed_same_weights():
+    weights = []
+    for _ in range(2):
+        gan = make_gan(seed=7, real_label_range=(0.9, 1.0), label_flip=0.05)
+        gan.fit(dataset(8, 3), epochs=1, verbose=0)
+        weights.append([w.numpy() for w in gan.generator.weights])
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    other = make_gan(seed=8)
+    other.fit(dataset(8, 3), epochs=1, verbose=0)
+    assert not all(np.array_equal(a, w.numpy()) for a, w in zip(weights[0], other.generator.weights))
+
+
+def test_metrics_are_the_documented_names_and_reset_each_epoch():
+    gan = make_gan()
+    history = gan.fit(dataset(8, 2), epochs=2, verbose=0).history
+    for name in ("g_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake"):
+        assert len(history[name]) == 2 and all(np.isfinite(history[name]))
+    assert all(m.count.numpy() == 2 for m in gan.metrics)  # 2 steps of the last epoch only

@@ -1,0 +1,90 @@
+"""Each loss's value and gradient sign on known logits, and the penalties against hand computation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from homogan import losses, regularizers
+
+REAL = tf.constant([2.0, -1.0])
+FAKE = tf.constant([-3.0, 0.5])
+ONES, ZEROS = tf.ones(2), tf.zeros(2)
+
+
+def softplus(x):
+    return np.log1p(np.exp(x))
+
+
+def test_values_on_known_logits():
+    r, f = REAL.numpy(), FAKE.numpy()
+    d_real, d_fake = losses.bce_discriminator(REAL, FAKE, ONES, ZEROS)
+    np.testing.assert_allclose(d_real, softplus(-r), rtol=1e-6)  # -log σ(r)
+    np.testing.assert_allclose(d_fake, softplus(f), rtol=1e-6)  # -log(1 - σ(f))
+    np.testing.assert_allclose(losses.nonsaturating_generator(FAKE), softplus(-f), rtol=1e-6)
+    np.testing.assert_allclose(losses.minimax_generator(FAKE), -softplus(f), rtol=1e-6)
+    d_real, d_fake = losses.wasserstein_discriminator(REAL, FAKE)
+    np.testing.assert_allclose(d_real, -r)
+    np.testing.assert_allclose(d_fake, f)
+    np.testing.assert_allclose(losses.wasserstein_generator(FAKE), -f)
+    d_real, d_fake = losses.hinge_discriminator(REAL, FAKE)
+    np.testing.assert_allclose(d_real, np.maximum(0, 1 - r))
+    np.testing.assert_allclose(d_fake, np.maximum(0, 1 + f))
+    d_real, d_fake = losses.least_squares_discriminator(REAL, FAKE, ONES, ZEROS)
+    np.testing.assert_allclose(d_real, 0.5 * (r - 1) ** 2)
+    np.testing.assert_allclose(d_fake, 0.5 * f ** 2)
+    np.testing.assert_allclose(losses.least_squares_generator(FAKE), 0.5 * (f - 1) ** 2)
+
+
+def test_soft_targets_enter_bce():
+    t = tf.constant([0.9, 0.95])
+    d_real, _ = losses.bce_discriminator(REAL, FAKE, t, ZEROS)
+    sig = 1 / (1 + np.exp(-REAL.numpy()))
+    np.testing.assert_allclose(d_real, -(t.numpy() * np.log(sig) + (1 - t.numpy()) * np.log(1 - sig)), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", list(losses.LOSSES))
+def test_gradient_signs(name):
+    """D's loss falls as real logits rise and fake logits fall; G's loss falls as fake logits rise.
+
+    (At logits where no loss is already satisfied: real below every loss's real target, fake above.)
+    """
+    loss = losses.get(name)
+    real, fake = tf.Variable([0.3, 0.6]), tf.Variable([0.1, 0.4])
+    with tf.GradientTape(persistent=True) as tape:
+        d_real, d_fake = loss.discriminator(real, fake, ONES, ZEROS)
+        d_loss = tf.reduce_sum(d_real + d_fake)
+        g_loss = tf.reduce_sum(loss.generator(fake))
+    assert np.all(tape.gradient(d_loss, real).numpy() < 0)
+    assert np.all(tape.gradient(d_loss, fake).numpy() > 0)
+    assert np.all(tape.gradient(g_loss, fake).numpy() < 0)
+
+
+def test_unknown_loss_is_refused():
+    with pytest.raises(ValueError, match="loss='bse'"):
+        losses.get("bse")
+
+
+def test_gradient_penalty_on_a_linear_critic_equals_hand_value():
+    w = tf.constant(np.arange(1, 13, dtype=np.float32).reshape(1, 2, 2, 3) / 10.0)
+    critic = lambda x: tf.reduce_sum(x * w, axis=[1, 2, 3])  # noqa: E731  ∇f = w everywhere
+    real = tf.random.normal((4, 2, 2, 3))
+    fake = tf.random.normal((4, 2, 2, 3))
+    eps = tf.random.uniform((4, 1, 1, 1))
+    gp = regularizers.gradient_penalty(critic, real, fake, eps).numpy()
+    expected = (np.sqrt(np.sum(w.numpy() ** 2)) - 1.0) ** 2
+    np.testing.assert_allclose(gp, np.full(4, expected), rtol=1e-5)
+
+
+def test_gradient_penalty_uses_one_epsilon_per_sample():
+    """Quadratic critic f = ½‖x‖²: ∇f(x̂) = x̂ = ε·1 for real = 1, fake = 0, so ‖∇‖ = ε·√D per sample."""
+    critic = lambda x: 0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])  # noqa: E731
+    real, fake = tf.ones((3, 2, 2, 1)), tf.zeros((3, 2, 2, 1))
+    eps = tf.constant([0.1, 0.5, 0.9])[:, None, None, None]
+    gp = regularizers.gradient_penalty(critic, real, fake, eps).numpy()
+    np.testing.assert_allclose(gp, (np.array([0.1, 0.5, 0.9]) * 2.0 - 1.0) ** 2, rtol=1e-5)
+
+
+def test_r1_penalty_is_squared_gradient_norm():
+    critic = lambda x: tf.reduce_sum(3.0 * x, axis=[1, 2, 3])  # noqa: E731
+    r1 = regularizers.r1_penalty(critic, tf.zeros((2, 2, 2, 1))).numpy()
+    np.testing.assert_allclose(r1, [9.0 * 4, 9.0 * 4])
