@@ -79,6 +79,25 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def markdown_key_table() -> str:
+    from homogan.config import describe
+
+    lines = ["| key | default | allowed | meaning |", "|---|---|---|---|"]
+    for key, default, allowed, doc in describe():
+        lines.append(f"| `{key}` | `{default}` | {allowed} | {doc} |".replace("|`", "| `"))
+    return "\n".join(lines)
+
+
+def cmd_config(args) -> int:
+    import json
+
+    if args.keys:
+        print(markdown_key_table())
+        return 0
+    print(json.dumps(resolve_config(args).to_dict(), indent=2))
+    return 0
+
+
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -103,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue this run folder from its last checkpoint")
     p.add_argument("--force", action="store_true", help="with --resume: accept a config that differs from the run's")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("config", help="print the resolved config (or the table of every key)",
+                       description="Validate a config with its --set overrides and print it resolved, "
+                                   "with every default filled in; --keys prints the documentation table.")
+    add_config_arguments(p)
+    p.add_argument("--keys", action="store_true", help="print every key's default, allowed values and meaning (Markdown)")
+    p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("gif", help="build the progress GIF of a run from its sample grids",
                        description="Build progress.gif from RUN_DIR/samples/epoch_*.png.")
@@ -130,3 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `python -m homogan config | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -129,3 +129,10 @@ def test_help_is_available():
 def test_frozen_json_round_trip():
     c = load_config(None, ['data.attributes=["Bald"]'])
     assert from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+def test_readme_documents_every_key_as_the_schema_does():
+    from homogan.cli import markdown_key_table
+
+    readme = (ROOT / "README.md").read_text()
+    assert markdown_key_table() in readme, "README key table is stale: paste `python -m homogan config --keys`"
