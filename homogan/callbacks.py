@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from homogan import visualize
+from homogan import checkpoints, visualize
 from homogan.atomic import atomic_path
 
 
@@ -79,7 +79,8 @@ class HistoryCSV(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self.started
+        # Time spent by the Evaluation callback (which runs before this one) is not training time.
+        seconds = time.perf_counter() - self.started - float((logs or {}).get("eval_seconds", 0.0))
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                "seconds": seconds, "images_per_second": self.images_per_epoch / max(seconds, 1e-9)}
         self.rows.append(row)
@@ -110,19 +111,20 @@ class HistoryPlots(keras.callbacks.Callback):
 class Checkpoints(keras.callbacks.Callback):
     """Saves G, D, both optimizers, the EMA generator, the RNG state and the epoch counter.
 
-    Uses ``tf.train.CheckpointManager`` (no pickle; TensorFlow writes the data files under temporary
-    names and rewrites the ``checkpoint`` index atomically), keeping the last ``keep``.
+    See :mod:`homogan.checkpoints` for the atomic write and the retention rule.
     """
 
-    def __init__(self, manager: tf.train.CheckpointManager, epoch_var: tf.Variable, every: int, epochs: int):
+    def __init__(self, checkpoint: tf.train.Checkpoint, directory: Path, epoch_var: tf.Variable, every: int,
+                 epochs: int, keep: int, keep_every: int = 0):
         super().__init__()
-        self.manager, self.epoch_var, self.every, self.epochs = manager, epoch_var, every, epochs
+        self.checkpoint, self.directory, self.epoch_var = checkpoint, Path(directory), epoch_var
+        self.every, self.epochs, self.keep, self.keep_every = every, epochs, keep, keep_every
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
         self.epoch_var.assign(done)
         if done % self.every == 0 or done == self.epochs:
-            self.manager.save(checkpoint_number=done)
+            checkpoints.save(self.checkpoint, self.directory, done, self.keep, self.keep_every)
 
 
 class StopOnNonFinite(keras.callbacks.Callback):
@@ -144,3 +146,81 @@ class StopOnNonFinite(keras.callbacks.Callback):
             self.problem = f"non-finite loss at epoch {self.epoch + 1}, step {step}: " + ", ".join(
                 f"{k}={v}" for k, v in bad.items())
             self.model.stop_training = True
+
+
+class Evaluation(keras.callbacks.Callback):
+    """Every ``every`` epochs (and after the last): FID, KID, precision/recall and attribute-control
+    accuracy of the generator (the EMA one when the GAN has it), see :mod:`homogan.evaluation`.
+
+    The values go into ``logs``, so this callback must come *before* :class:`HistoryCSV` (and
+    TensorBoard) in the list: they then land in ``history.csv``, the TensorBoard events and the
+    report. ``eval_seconds`` is logged too, and HistoryCSV leaves it out of the epoch's training
+    time. The best checkpoint by ``best_metric`` is kept as ``checkpoints/best.{index,data-*}``
+    with ``checkpoints/best.json`` (epoch, metric, value, every metric), each file written under a
+    temporary name and renamed; on resume the recorded best is read back from ``best.json``.
+    The evaluator (classifier, feature extractor, real statistics) is built on the first
+    ``on_train_begin`` by ``make_evaluator`` — training the classifier if it is not cached yet.
+    """
+
+    BEST = "best"
+
+    def __init__(self, make_evaluator, every: int, epochs: int, best_metric: str, checkpoint: tf.train.Checkpoint,
+                 directory: Path, epoch_var: tf.Variable, seed: int = 0):
+        super().__init__()
+        self.make_evaluator, self.evaluator = make_evaluator, None
+        self.every, self.epochs, self.best_metric, self.seed = every, epochs, best_metric, seed
+        self.checkpoint, self.directory, self.epoch_var = checkpoint, Path(directory), epoch_var
+        self.best: float | None = None
+        self.history: list[dict] = []
+
+    @property
+    def best_json(self) -> Path:
+        return self.directory / f"{self.BEST}.json"
+
+    def on_train_begin(self, logs=None):
+        import json
+
+        if self.evaluator is None:
+            self.evaluator = self.make_evaluator()
+        if self.best_json.is_file():
+            saved = json.loads(self.best_json.read_text(encoding="utf-8"))
+            if saved.get("metric") == self.best_metric:
+                self.best = saved.get("value")
+
+    def on_epoch_end(self, epoch, logs=None):
+        from homogan import evaluation
+
+        done = epoch + 1
+        if not (done % self.every == 0 or done == self.epochs):
+            return
+        generator = self.model.ema_generator if self.model.ema_generator is not None else self.model.generator
+        result = self.evaluator.evaluate(generator, seed=self.seed)
+        values = evaluation.numeric(result)
+        self.history.append({"epoch": done, **values})
+        if logs is not None:
+            logs.update(values)
+        value = values.get(self.best_metric)
+        if value is not None and math.isfinite(value) and evaluation.is_better(self.best_metric, value, self.best):
+            self.best = value
+            self.save_best(done, value, values, result.get("feature_extractor"))
+
+    def save_best(self, epoch: int, value: float, values: dict, extractor: str | None) -> None:
+        import json
+        import os
+
+        from homogan.atomic import write_text
+
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.epoch_var.assign(epoch)
+        tmp = self.directory / f"{self.BEST}.tmp-{os.getpid()}"
+        self.checkpoint.write(str(tmp))
+        written = sorted(self.directory.glob(f"{tmp.name}.*"), key=lambda p: p.suffix == ".index")  # index last
+        targets = [self.directory / (self.BEST + f.name[len(tmp.name):]) for f in written]
+        for f, target in zip(written, targets):
+            os.replace(f, target)
+        for stale in self.directory.glob(f"{self.BEST}.data-*"):
+            if stale not in targets:
+                stale.unlink()
+        write_text(self.best_json, json.dumps({"epoch": epoch, "metric": self.best_metric, "value": value,
+                                               "checkpoint": self.BEST, "feature_extractor": extractor,
+                                               "metrics": values}, indent=2) + "\n")

@@ -51,6 +51,49 @@ def cmd_train(args) -> int:
     return 3 if result.stopped else 0
 
 
+def cmd_freeze(args) -> int:
+    from homogan.freeze import freeze
+
+    folder = freeze(args.source, args.name, args.experiments_dir, args.parent, args.notes or "", tuple(args.overrides))
+    print(f"froze {folder}: re-run with `python {folder}/main.py`")
+    return 0
+
+
+def cmd_run_experiment(args) -> int:
+    from homogan.config import load_config
+    from homogan.errors import DataError
+    from homogan.freeze import load_frozen, results_dir
+    from homogan.train import train
+
+    folder = Path(args.experiment_dir).resolve()
+    frozen = load_frozen(folder)
+    config = load_config(folder / "config.json", args.overrides)
+    os.chdir(folder.parents[1])  # relative data paths mean the same as from the project root
+    out, resume = results_dir(folder, args.overwrite)
+    if resume:
+        print(f"{out.name} is unfinished: resuming it (use --overwrite to start again)")
+    try:
+        result = train(config, resume=out if resume else None, run_dir=None if resume else out)
+    except DataError as e:
+        if frozen.data.source == "celeba" and config.data.source == "celeba":
+            raise DataError(f"{e} — {folder.name} needs a local CelebA copy (see README); smoke-run it offline "
+                            f"with --set data.source=synthetic --set data.root=data/synthetic") from None
+        raise
+    return 3 if result.stopped else 0
+
+
+def cmd_report(args) -> int:
+    from homogan.report import build
+
+    paths = args.folders
+    if not paths:
+        root = Path("experiments")
+        paths = sorted(str(p) for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+    html_path, md_path = build(paths, args.out)
+    print(f"wrote {html_path} and {md_path} ({len(paths)} experiments); open {html_path} in a browser")
+    return 0
+
+
 def cmd_gif(args) -> int:
     from homogan.experiment import open_run_dir
     from homogan.visualize import make_gif
@@ -76,6 +119,48 @@ def cmd_plot(args) -> int:
         raise UserError(f"{args.run_dir}: no history.csv rows to plot")
     for path in plot_history(rows, run.path):
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_train_classifier(args) -> int:
+    from homogan import classifier
+
+    config = resolve_config(args)
+    clf = classifier.ensure(config, echo=print, retrain=args.retrain)
+    if clf is None:
+        raise UserError(f"data.root: {config.data.root!r} has no labels to train an attribute classifier on (a folder "
+                        f"without class subfolders); FID/KID fall back to InceptionV3 or a random CNN's features")
+    if not clf.fresh:
+        print("reusing the cached classifier (pass --retrain to train it again)")
+    for line in classifier.format_accuracy(clf):
+        print(line)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from homogan.evaluation import evaluate_run, format_report
+
+    metrics = evaluate_run(args.run_dir, per_combination=args.n, num_samples=args.num_samples,
+                           overrides=tuple(args.overrides), seed=args.seed, checkpoint=args.checkpoint)
+    ev = metrics["evaluated"]
+    print(f"{args.run_dir}: epoch {ev['epoch']} ({ev['checkpoint']}, {ev['generator']})")
+    for line in format_report(metrics):
+        print(line)
+    print(f"wrote {metrics['written']}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from homogan.generate import generate
+
+    paths = generate(args.run_dir, n=args.n, attributes=args.attributes, seed=args.seed, out=args.out,
+                     separate=args.separate, interpolate=args.interpolate, sweep=args.sweep, steps=args.steps,
+                     unspecified=args.unspecified, checkpoint=args.checkpoint)
+    if args.separate:
+        print(f"wrote {len(paths)} images into {paths[0].parent}")
+    else:
+        for path in paths:
+            print(f"wrote {path}")
     return 0
 
 
@@ -123,6 +208,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="with --resume: accept a config that differs from the run's")
     p.set_defaults(func=cmd_train)
 
+    p = sub.add_parser("freeze", help="freeze a run folder or config as experiments/NAME/",
+                       description="Create experiments/NAME/ with the frozen config.json, a main.py that re-runs "
+                                   "it, and a README.md with the computed diff versus --parent and the hyperparameters.")
+    p.add_argument("source", metavar="RUN_DIR|CONFIG")
+    p.add_argument("--name", required=True, help="experiment name, e.g. Experiment17")
+    p.add_argument("--parent", help="the experiment this one changes (its diff goes in the README)")
+    p.add_argument("--notes", help="why this experiment exists (goes into the README)")
+    p.add_argument("--experiments-dir", default="experiments", help="where experiments live (default: experiments)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="change a value before freezing; repeatable")
+    p.set_defaults(func=cmd_freeze)
+
+    p = sub.add_parser("run-experiment", help="re-run a frozen experiment (what its main.py calls)",
+                       description="Train a frozen experiment; results go to EXPERIMENT_DIR/results/ (then results-2/, ...). "
+                                   "An unfinished results folder is resumed.")
+    p.add_argument("experiment_dir", metavar="EXPERIMENT_DIR")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a value for this run only (e.g. a smoke run on synthetic data); repeatable")
+    p.add_argument("--overwrite", action="store_true", help="replace results/ instead of writing results-N/")
+    p.set_defaults(func=cmd_run_experiment)
+
+    p = sub.add_parser("report", help="compare experiments or runs side by side (HTML + Markdown)",
+                       description="Write one HTML page (and a Markdown twin beside it) laying experiments side by "
+                                   "side: changes versus the parent, differing settings, metrics, plots, grids, GIFs.")
+    p.add_argument("folders", nargs="*", metavar="FOLDER",
+                   help="experiment folders or run folders (default: every folder in experiments/)")
+    p.add_argument("--out", default="report.html", help="output HTML file (default report.html); the .md twin goes beside it")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("config", help="print the resolved config (or the table of every key)",
                        description="Validate a config with its --set overrides and print it resolved, "
                                    "with every default filled in; --keys prints the documentation table.")
@@ -142,6 +256,62 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Redraw RUN_DIR/losses.png and accuracy.png from RUN_DIR/history.csv.")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("train-classifier", help="train (or show) the attribute classifier for a config's data",
+                       description="Train a small CNN on the real training images of the configured data (one sigmoid "
+                                   "per attribute, or a softmax over class folders) and report its accuracy per "
+                                   "attribute on held-out real images. It is cached under evaluation.cache_dir "
+                                   "(default <data.root>/.homogan/classifiers/<key>/) and reused by evaluate, the "
+                                   "training-time evaluation and the benchmark.")
+    add_config_arguments(p)
+    p.add_argument("--retrain", action="store_true", help="train again even when a cached classifier exists")
+    p.set_defaults(func=cmd_train_classifier)
+
+    p = sub.add_parser("evaluate", help="FID, KID, precision/recall and attribute-control accuracy of a run",
+                       description="Load RUN_DIR's config and latest checkpoint (the EMA generator when the run has "
+                                   "one), generate N images for every combination of the conditioning attributes "
+                                   "(every class) and report how often the attribute classifier sees the requested "
+                                   "value beside its real-image accuracy; then FID, KID and precision/recall against "
+                                   "the cached real statistics. Merged into RUN_DIR/metrics.json.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--n", type=positive_int, default=None,
+                   help="images per attribute combination (default: evaluation.per_combination)")
+    p.add_argument("--num-samples", type=positive_int, default=None,
+                   help="generated images for FID/KID/precision/recall (default: evaluation.num_samples)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the latent vectors and sampled labels (default 0)")
+    p.add_argument("--checkpoint", choices=("latest", "best"), default="latest",
+                   help="which checkpoint: the latest, or checkpoints/best kept by the training-time evaluation")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="evaluation.KEY=VALUE",
+                   help="override an evaluation.* key for this evaluation (e.g. --set evaluation.feature_extractor="
+                        "classifier); repeatable")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("generate", help="images from a trained run: grid, single files, latent walk, attribute sweep",
+                       description="Generate from RUN_DIR's latest checkpoint (EMA weights when the run has them). "
+                                   "Default: a PNG grid of N images in RUN_DIR/generated/. Attributes not given with "
+                                   "--attributes follow the training data (--unspecified data: the attribute vector "
+                                   "of a random training image with the requested values) or are 0 "
+                                   "(--unspecified zero).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--n", type=positive_int, default=64, help="how many images (default 64; --sweep: latent vectors)")
+    p.add_argument("--attributes", metavar="NAME=0|1,...",
+                   help="fix conditioning attributes, e.g. Eyeglasses=1,Bald=0 (class runs: CLASS=1)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the latent vectors (default: the run's experiment.seed)")
+    p.add_argument("--out", metavar="PATH", help="output file (--separate: folder; --interpolate: the strip, the GIF "
+                                                  "goes beside it)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--separate", action="store_true", help="one PNG per image into a folder instead of a grid")
+    mode.add_argument("--interpolate", action="store_true",
+                      help="a latent walk from seed S to seed S+1 (spherical), as a strip PNG and a GIF")
+    mode.add_argument("--sweep", metavar="ATTRIBUTE",
+                      help="the same latent vectors with ATTRIBUTE off and on, row above row (class runs: "
+                           "--sweep class shows every class)")
+    p.add_argument("--steps", type=positive_int, default=10, help="--interpolate: number of images (default 10)")
+    p.add_argument("--unspecified", choices=("data", "zero"), default="data",
+                   help="attributes not given: drawn from the training data (default) or 0")
+    p.add_argument("--checkpoint", choices=("latest", "best"), default="latest",
+                   help="which checkpoint: the latest, or checkpoints/best kept by the training-time evaluation")
+    p.set_defaults(func=cmd_generate)
     return parser
 
 

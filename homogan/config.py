@@ -26,6 +26,11 @@ from homogan.errors import ConfigError
 
 IMAGE_SIZES = (32, 64, 128, 256)
 LOSSES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least_squares")
+AUGMENT_POLICIES = ("color", "translation", "cutout")
+#: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
+#: experiments and old run folders store every key, so such a key is accepted at that neutral value
+#: (and dropped); any other value is refused with a pointer to the replacement.
+RETIRED_KEYS = {"model.discriminator.input_noise_stddev": (0.0, "training.instance_noise_stddev")}
 #: Substrings of key names that look like credentials; such keys are refused (see README).
 CREDENTIAL_WORDS = ("password", "passwd", "token", "secret", "api_key", "apikey", "credential")
 
@@ -84,6 +89,8 @@ class GeneratorConfig:
     leaky_alpha: float = _f(0.2, "Negative slope of leaky_relu.", min=0, max=1)
     noise_stddev: float = _f(0.0, "Gaussian noise layer after every block (training only); 0 = off.", min=0)
     spectral_norm: bool = _f(False, "Spectral normalisation of the generator's kernels.")
+    extra_convs: int = _f(0, "Stride-1 3x3 convolutions after every hidden upsampling block (more depth).",
+                          min=0, max=4)
 
 
 @dataclass(frozen=True)
@@ -96,9 +103,12 @@ class DiscriminatorConfig:
     activation: str = _f("leaky_relu", "Activation of the blocks.", choices=("relu", "leaky_relu"))
     leaky_alpha: float = _f(0.2, "Negative slope of leaky_relu.", min=0, max=1)
     dropout: float = _f(0.0, "Dropout after every block; 0 = off.", min=0, max=0.95)
-    input_noise_stddev: float = _f(0.0, "Gaussian (instance) noise added to D's inputs, real and fake, "
-                                   "during training; 0 = off.", min=0)
     spectral_norm: bool = _f(False, "Spectral normalisation of every kernel of D.")
+    extra_convs: int = _f(0, "Stride-1 3x3 convolutions in every block but the first (more depth).", min=0, max=4)
+    conditioning: str = _f("concat", "How labels enter D: label maps as extra input channels; projection "
+                           "(Miyato & Koyama 2018: logit + <embed(y), features>); or acgan (Odena et al. 2017: "
+                           "no label input, an auxiliary head predicts the labels). projection/acgan need labels.",
+                           choices=("concat", "projection", "acgan"))
 
 
 @dataclass(frozen=True)
@@ -134,8 +144,19 @@ class TrainingConfig:
     label_flip: float = _f(0.0, "Fraction of samples whose real/fake targets are swapped for D.", min=0, max=0.5)
     gradient_penalty: float = _f(0.0, "WGAN-GP weight lambda (one U(0,1) epsilon per sample); 0 = off.", min=0)
     r1_gamma: float = _f(0.0, "R1 penalty weight gamma on real images; 0 = off.", min=0)
+    r1_every: int = _f(1, "Lazy R1: apply the R1 penalty only every k-th D update, scaled by k (StyleGAN2).", min=1)
     ema_decay: Optional[float] = _f(None, "EMA of the generator weights used for samples; null = off.",
                                     min=0, max=1)
+    ema_start_step: int = _f(0, "The EMA generator copies G's weights for this many G updates, then averages "
+                             "with ema_decay.", min=0)
+    instance_noise_stddev: float = _f(0.0, "Gaussian instance noise added to every image D sees, real and "
+                                      "fake, in D's and G's updates; 0 = off.", min=0)
+    instance_noise_anneal_steps: int = _f(0, "Instance noise sigma falls linearly to 0 over this many training "
+                                          "steps; 0 = constant.", min=0)
+    augment: list[str] = _f([], "DiffAugment policy (Zhao et al. 2020), any of \"color\", \"translation\", "
+                            "\"cutout\", applied to real and fake images whenever D sees them; [] = off.")
+    acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
+                             "\"acgan\" (D: on real images; G: on fakes).", min=0)
     precision: str = _f("float32", "Compute precision.", choices=("float32", "mixed_bfloat16", "mixed_float16"))
     jit_compile: bool = _f(False, "Compile the train step with XLA.")
     distribute: str = _f("none", "tf.distribute strategy.", choices=("none", "mirrored"))
@@ -150,8 +171,43 @@ class LoggingConfig:
     tensorboard: bool = _f(True, "Write TensorBoard events (metrics and sample grids).")
     checkpoint_every_epochs: int = _f(1, "Save a checkpoint every N epochs (and always after the last).", min=1)
     keep_checkpoints: int = _f(3, "How many recent checkpoints to keep.", min=1)
+    keep_every_epochs: int = _f(0, "Also keep every checkpoint whose epoch is a multiple of this; 0 = none.", min=0)
     progress: str = _f("auto", "Console progress: a live bar, one line per epoch, or auto (bar on a "
                        "terminal, lines otherwise).", choices=("auto", "bar", "epoch", "none"))
+
+
+#: What the attribute classifier learns by default (CelebA-like data): attributes drawn visibly by the
+#: synthetic faces and clearly visible in CelebA. One classifier per dataset serves every experiment.
+CLASSIFIER_ATTRIBUTES = ["Male", "Young", "Smiling", "Mouth_Slightly_Open", "Eyeglasses", "Bald", "No_Beard",
+                         "Mustache", "Wearing_Hat", "Black_Hair", "Blond_Hair", "Gray_Hair", "Pale_Skin", "Bangs"]
+EVALUATION_METRICS = ("fid", "kid", "precision", "recall", "attribute_accuracy")
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    every_epochs: int = _f(0, "Compute FID, KID, precision/recall and attribute-control accuracy every N epochs "
+                           "during training (into history.csv, TensorBoard, metrics); 0 = off.", min=0)
+    num_samples: int = _f(2000, "Generated images for FID, KID and precision/recall (labels drawn from the "
+                          "training labels).", min=10)
+    num_real: int = _f(5000, "Real training images in the cached reference set for FID, KID and "
+                       "precision/recall (fewer if the selection is smaller).", min=10)
+    per_combination: int = _f(100, "Generated images per label combination (or class) for attribute-control "
+                              "accuracy (`evaluate --n` overrides).", min=1)
+    best_metric: str = _f("fid", "Keep `checkpoints/best.*` (+ best.json) by this metric when every_epochs > 0; "
+                          "attribute_accuracy needs a conditional run.", choices=EVALUATION_METRICS)
+    feature_extractor: str = _f("auto", "Feature space of FID/KID/precision/recall: InceptionV3 pool features, "
+                                "the attribute classifier's penultimate layer, or auto (Inception when its weights "
+                                "are on disk, else the classifier).", choices=("auto", "inception", "classifier"))
+    inception_weights: Optional[str] = _f(None, "Path of inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5; "
+                                          "null = look in the Keras cache (~/.keras/models/).")
+    cache_dir: Optional[str] = _f(None, "Where trained classifiers and real reference statistics are cached; null "
+                                  "= `<data.root>/.homogan` (folder source: `.homogan` beside data.root).")
+    classifier_attributes: list[str] = _f(CLASSIFIER_ATTRIBUTES, "Attributes the attribute classifier learns on "
+                                          "CelebA-like data, plus any of data.attributes not listed.")
+    classifier_width: int = _f(32, "Channels of the classifier's first convolution (doubling per block, max 256).",
+                               min=1)
+    classifier_epochs: int = _f(5, "Training epochs of the attribute classifier.", min=1)
+    classifier_images: int = _f(20000, "Cap on the real training images the classifier learns from.", min=1)
 
 
 @dataclass(frozen=True)
@@ -161,6 +217,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
 
     @property
     def num_labels(self) -> int:
@@ -234,9 +291,29 @@ def set_path(raw: dict, dotted: str, value: Any) -> None:
 
 def from_dict(raw: dict) -> Config:
     """Build and validate a :class:`Config` from plain JSON data (unknown keys are errors)."""
-    config = _build(Config, raw, "")
+    config = _build(Config, _drop_retired(raw), "")
     _check_semantics(config)
     return config
+
+
+def _drop_retired(raw: Any) -> Any:
+    """A copy of ``raw`` without retired keys at their neutral value (see ``RETIRED_KEYS``)."""
+    for key, (neutral, replacement) in RETIRED_KEYS.items():
+        *sections, leaf = key.split(".")
+        node = raw
+        for part in sections:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        if node[leaf] != neutral:
+            raise ConfigError(f"{key}: {json.dumps(node[leaf])} is no longer supported; use {replacement} "
+                              f"instead (allowed here: {json.dumps(neutral)}, or leave the key out)")
+        raw = json.loads(json.dumps(raw))
+        node = raw
+        for part in sections:
+            node = node[part]
+        del node[leaf]
+    return raw
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
@@ -365,8 +442,9 @@ def _check_semantics(c: Config) -> None:
             if not d.attributes:
                 raise ConfigError("data.balance: \"combinations\" needs data.attributes to combine; allowed "
                                   "with [] attributes: null or an attribute name")
-        elif not celeba_like:
-            raise ConfigError(f"data.balance: {d.balance!r} needs CelebA attribute labels; source {d.source!r} has none")
+        elif not celeba_like or d.source == "tfds":
+            raise ConfigError(f"data.balance: {d.balance!r} needs CelebA's attribute table (source synthetic or "
+                              f"celeba); source {d.source!r} cannot be balanced (allowed: null)")
         else:
             _check_attribute_names([d.balance], "data.balance")
             if d.balance in d.filters:
@@ -383,10 +461,44 @@ def _check_semantics(c: Config) -> None:
     if t.gradient_penalty > 0 and c.model.discriminator.normalization == "batch":
         raise ConfigError("model.discriminator.normalization: \"batch\" is invalid with training.gradient_penalty "
                           "> 0 (the penalty is per sample, batch norm mixes samples); allowed: \"layer\", \"none\"")
+    for i, policy in enumerate(t.augment):
+        if policy not in AUGMENT_POLICIES:
+            raise ConfigError(f"training.augment[{i}]: {json.dumps(policy)} is not allowed; allowed: "
+                              f"{', '.join(json.dumps(p) for p in AUGMENT_POLICIES)}")
+    if len(set(t.augment)) != len(t.augment):
+        raise ConfigError(f"training.augment: {json.dumps(t.augment)} lists a policy twice")
+    conditioning = c.model.discriminator.conditioning
+    if conditioning != "concat" and not d.attributes and not d.class_conditional:
+        raise ConfigError(f"model.discriminator.conditioning: {json.dumps(conditioning)} needs labels (data.attributes "
+                          f"or data.class_conditional) but the config is unconditional; allowed without labels: "
+                          f"\"concat\"")
+    if t.instance_noise_anneal_steps > 0 and t.instance_noise_stddev == 0:
+        raise ConfigError(f"training.instance_noise_anneal_steps: {t.instance_noise_anneal_steps} anneals nothing "
+                          f"because training.instance_noise_stddev is 0; allowed with no noise: 0")
+    if t.r1_every > 1 and t.r1_gamma == 0:
+        raise ConfigError(f"training.r1_every: {t.r1_every} has no effect because training.r1_gamma is 0; allowed "
+                          f"without R1: 1")
+    if t.ema_start_step > 0 and t.ema_decay is None:
+        raise ConfigError(f"training.ema_start_step: {t.ema_start_step} has no effect because training.ema_decay is "
+                          f"null; allowed without EMA: 0")
     if t.distribute != "none" and t.d_skip_threshold is not None:
         raise ConfigError("training.d_skip_threshold: must be null when training.distribute is not \"none\"")
     if c.logging.sample_columns > 64:
         raise ConfigError(f"logging.sample_columns: {c.logging.sample_columns} is out of range; allowed: <= 64")
+    _check_evaluation(c, celeba_like)
+
+
+def _check_evaluation(c: Config, celeba_like: bool) -> None:
+    e = c.evaluation
+    if celeba_like:
+        _check_attribute_names(e.classifier_attributes, "evaluation.classifier_attributes")
+    if len(set(e.classifier_attributes)) != len(e.classifier_attributes):
+        raise ConfigError(f"evaluation.classifier_attributes: {json.dumps(e.classifier_attributes)} lists an "
+                          f"attribute twice")
+    if e.best_metric == "attribute_accuracy" and not c.data.attributes and not c.data.class_conditional:
+        raise ConfigError("evaluation.best_metric: \"attribute_accuracy\" needs a conditional run (data.attributes "
+                          "or data.class_conditional); allowed without labels: \"fid\", \"kid\", \"precision\", "
+                          "\"recall\"")
 
 
 # --------------------------------------------------------------------------------------------

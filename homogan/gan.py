@@ -3,10 +3,23 @@ alternating update in ``train_step`` (run under ``tf.function`` by ``fit``).
 
 One training step = ``d_steps`` discriminator updates, each on its own slice of the real batch
 (the pipeline delivers ``batch_size × d_steps`` images per step), then ``g_steps`` generator
-updates. Every random draw — latent vectors, smoothed targets, flips, GP interpolation weights —
-comes from the model's ``SeedGenerator``, whose state is a variable: values differ per sample and
-per step (never frozen at trace time), repeat for a given ``experiment.seed``, and are saved in
-checkpoints.
+updates. Every random draw — latent vectors, smoothed targets, flips, GP interpolation weights,
+augmentation parameters, instance noise — comes from the model's ``SeedGenerator``, whose state is
+a variable: values differ per sample and per step (never frozen at trace time), repeat for a given
+``experiment.seed``, and are saved in checkpoints.
+
+**What D sees.** Every image D scores — real and fake, in D's update and in G's — goes through
+:meth:`GAN.discriminator_view`: DiffAugment (fresh parameters per image, drawn separately for the
+real and the fake batch as in Zhao et al.'s code), then instance noise (fresh per pixel). Both are
+differentiable, so G's gradient flows through them. The penalties are taken on these same inputs:
+the GP interpolates between the *viewed* real and fake batches and R1 is taken at the viewed real
+images, i.e. they constrain D's gradient where D is actually trained, without drawing extra
+augmentations or noise for the penalty (the interpolates carry noise only as a mix of the two).
+
+**Step counters.** Schedules read the optimizers' ``iterations`` (variables saved in every
+checkpoint, so resume continues them): the training step is ``g_optimizer.iterations // g_steps``
+(G is never skipped, unlike D under ``d_skip_threshold``; under mixed_float16 a G update skipped for
+non-finite gradients does not count), lazy R1 counts D updates, the EMA start counts G updates.
 """
 
 from __future__ import annotations
@@ -14,7 +27,20 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from homogan import losses, regularizers
+from homogan import augment as diffaugment, losses, regularizers
+
+
+def rules_from_config(training) -> dict:
+    """``GAN.compile`` keyword arguments for a :class:`homogan.config.TrainingConfig` (the update
+    rules; optimizers and ``jit_compile`` are the caller's). One mapping, used by ``train`` and tests."""
+    t = training
+    return dict(loss=t.loss, g_steps=t.g_steps, d_steps=t.d_steps, real_label_range=t.real_label_range,
+                fake_label_range=t.fake_label_range, label_flip=t.label_flip, d_skip_threshold=t.d_skip_threshold,
+                gradient_penalty=t.gradient_penalty, r1_gamma=t.r1_gamma, r1_every=t.r1_every,
+                ema_decay=t.ema_decay, ema_start_step=t.ema_start_step,
+                instance_noise_stddev=t.instance_noise_stddev,
+                instance_noise_anneal_steps=t.instance_noise_anneal_steps, augment=t.augment,
+                acgan_weight=t.acgan_weight, global_batch_size=t.batch_size)
 
 
 class GAN(keras.Model):
@@ -49,16 +75,21 @@ class GAN(keras.Model):
     def compile(self, g_optimizer, d_optimizer, *, loss: str = "nonsaturating", g_steps: int = 1,
                 d_steps: int = 1, real_label_range=(1.0, 1.0), fake_label_range=(0.0, 0.0),
                 label_flip: float = 0.0, d_skip_threshold: float | None = None,
-                gradient_penalty: float = 0.0, r1_gamma: float = 0.0, ema_decay: float | None = None,
+                gradient_penalty: float = 0.0, r1_gamma: float = 0.0, r1_every: int = 1,
+                ema_decay: float | None = None, ema_start_step: int = 0, instance_noise_stddev: float = 0.0,
+                instance_noise_anneal_steps: int = 0, augment=(), acgan_weight: float = 1.0,
                 global_batch_size: int | None = None, **kwargs):
         """Args: the optimizers, then the update rules (see ``homogan.config.TrainingConfig``).
 
         ``global_batch_size`` is the number of images per discriminator update across all
         replicas; per-example losses are summed and divided by it (tf.distribute's rule).
+        ``acgan_weight`` is used when the discriminator was built with ``conditioning="acgan"``.
         """
         super().compile(**kwargs)
         if g_steps < 1 or d_steps < 1:
             raise ValueError(f"`g_steps` and `d_steps` should be >= 1. Received: `g_steps={g_steps}`, `d_steps={d_steps}`")
+        if r1_every < 1:
+            raise ValueError(f"`r1_every` should be >= 1. Received: `r1_every={r1_every}`")
         if ema_decay is not None and self.ema_generator is None:
             raise ValueError("`ema_decay` needs the GAN built with an `ema_generator`.")
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
@@ -66,12 +97,23 @@ class GAN(keras.Model):
         self.g_steps, self.d_steps = g_steps, d_steps
         self.real_label_range, self.fake_label_range = tuple(real_label_range), tuple(fake_label_range)
         self.label_flip, self.d_skip_threshold = label_flip, d_skip_threshold
-        self.gp_weight, self.r1_gamma, self.ema_decay = gradient_penalty, r1_gamma, ema_decay
+        self.gp_weight, self.r1_gamma, self.r1_every = gradient_penalty, r1_gamma, r1_every
+        self.ema_decay, self.ema_start_step = ema_decay, ema_start_step
+        self.instance_noise_stddev = instance_noise_stddev
+        self.instance_noise_anneal_steps = instance_noise_anneal_steps
+        self.augment_policy = diffaugment.check_policy(augment)
+        self.acgan = getattr(self.discriminator, "conditioning", "concat") == "acgan"
+        self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
         if gradient_penalty > 0:
             self.trackers["gradient_penalty"] = keras.metrics.Mean(name="gradient_penalty")
         if r1_gamma > 0:
             self.trackers["r1_penalty"] = keras.metrics.Mean(name="r1_penalty")
+        if instance_noise_stddev > 0:
+            self.trackers["instance_noise"] = keras.metrics.Mean(name="instance_noise")
+        if self.acgan:
+            self.trackers["aux_loss"] = keras.metrics.Mean(name="aux_loss")
+            self.trackers["g_aux_loss"] = keras.metrics.Mean(name="g_aux_loss")
 
     @property
     def metrics(self):
@@ -114,51 +156,108 @@ class GAN(keras.Model):
         """Sum / global batch: the loss each replica minimises so that gradients add up correctly."""
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.global_batch_size)
 
+    def training_step_count(self):
+        """Training steps completed so far, in-graph (G updates ÷ g_steps; see the module docstring)."""
+        return keras.ops.convert_to_tensor(self.g_optimizer.iterations) // self.g_steps
+
+    def instance_noise_stddev_now(self):
+        """σ of the instance noise this step: constant, or linear from σ₀ at step 0 to 0 at
+        ``instance_noise_anneal_steps`` (and 0 after) — D is helped early, when real and fake
+        distributions barely overlap, and trains on clean images in the end."""
+        sigma = tf.constant(self.instance_noise_stddev, tf.float32)
+        if self.instance_noise_anneal_steps > 0:
+            step = tf.cast(self.training_step_count(), tf.float32)
+            sigma = sigma * tf.maximum(0.0, 1.0 - step / float(self.instance_noise_anneal_steps))
+        return sigma
+
+    def discriminator_view(self, images):
+        """What D sees of ``images`` during training: DiffAugment, then instance noise (each drawn
+        afresh per call from the seed generator); the identity when both are off."""
+        x = images
+        if self.augment_policy:
+            x = diffaugment.diff_augment(x, self.augment_policy, self.seed_generator)
+        if self.instance_noise_stddev > 0:
+            noise = keras.random.normal(tf.shape(x), seed=self.seed_generator, dtype=x.dtype)
+            x = x + tf.cast(self.instance_noise_stddev_now(), x.dtype) * noise
+        return x
+
+    def _score(self, images, labels):
+        """D's logits (and auxiliary label logits with ACGAN, else None) in training mode."""
+        if self.acgan:
+            return self.discriminator(images, labels, training=True, return_aux=True)
+        return self.discriminator(images, labels, training=True), None
+
     def discriminator_step(self, real, labels):
         batch = tf.shape(real)[0]
         fake = self.generate(labels, training=True)
         real_t, fake_t = self.discriminator_targets(batch)
         stats = {}
         with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real, labels, training=True)
-            fake_logits = self.discriminator(fake, labels, training=True)
+            real_in, fake_in = self.discriminator_view(real), self.discriminator_view(fake)
+            real_logits, real_aux = self._score(real_in, labels)
+            fake_logits, _ = self._score(fake_in, labels)
             d_real, d_fake = self.adversarial.discriminator(real_logits, fake_logits, real_t, fake_t)
             per_example = d_real + d_fake
             critic = lambda x: self.discriminator(x, labels, training=True)  # noqa: E731
             if self.gp_weight > 0:
                 epsilon = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator)
-                gp = regularizers.gradient_penalty(critic, real, fake, epsilon)
+                gp = regularizers.gradient_penalty(critic, real_in, fake_in, epsilon)
                 per_example += self.gp_weight * gp
                 stats["gradient_penalty"] = tf.reduce_mean(gp)
             if self.r1_gamma > 0:
-                r1 = regularizers.r1_penalty(critic, real)
-                per_example += 0.5 * self.r1_gamma * r1
-                stats["r1_penalty"] = tf.reduce_mean(r1)
+                r1, applied = self._lazy_r1(critic, real_in)
+                per_example += 0.5 * self.r1_gamma * self.r1_every * r1
+                # Averaged over the D updates that computed it (sample weight 0 on the others).
+                stats["r1_penalty"] = (tf.reduce_mean(r1), applied)
+            if self.acgan:
+                aux = losses.auxiliary_bce(labels, real_aux)
+                per_example += self.acgan_weight * aux
+                stats["aux_loss"] = tf.reduce_mean(aux)
             loss = self._mean(per_example)
             scaled = self.d_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.discriminator.trainable_variables)
-        update = self.d_skip_threshold is None or self.last_g_loss <= self.d_skip_threshold
         if self.d_skip_threshold is None:
             self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+            update = tf.constant(True)
         else:
-            tf.cond(update, lambda: self._apply_d(grads), lambda: tf.no_op())
+            # HomoGAN's rule: leave D alone while G is losing badly (last G loss above the threshold).
+            update = self.last_g_loss <= self.d_skip_threshold
+            tf.cond(update, lambda: self._apply_d(grads), tf.no_op)
         threshold = self.adversarial.decision_threshold
         stats.update(d_loss=tf.reduce_mean(per_example), d_loss_real=tf.reduce_mean(d_real),
                      d_loss_fake=tf.reduce_mean(d_fake),
                      d_acc_real=tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32)),
                      d_acc_fake=tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32)),
                      d_updates=tf.cast(update, tf.float32))
+        if self.instance_noise_stddev > 0:
+            stats["instance_noise"] = self.instance_noise_stddev_now()
         return stats
+
+    def _lazy_r1(self, critic, real):
+        """(per-example R1, 1.0 if computed this D update else 0.0). With ``r1_every = k`` R1 is
+        computed only when D's update count is a multiple of k (a ``tf.cond``, so the double
+        backward pass is really skipped on the other updates); the caller scales it by k so that
+        its average pull is that of R1 on every update (Karras et al. 2020, lazy regularisation)."""
+        if self.r1_every == 1:
+            return regularizers.r1_penalty(critic, real), tf.constant(1.0)
+        due = tf.equal(keras.ops.convert_to_tensor(self.d_optimizer.iterations) % self.r1_every, 0)
+        r1 = tf.cond(due, lambda: regularizers.r1_penalty(critic, real), lambda: tf.zeros((tf.shape(real)[0],)))
+        return r1, tf.cast(due, tf.float32)
 
     def _apply_d(self, grads):
         self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
         return tf.no_op()
 
     def generator_step(self, labels):
+        stats = {}
         with tf.GradientTape() as tape:
             fake = self.generate(labels, training=True)
-            fake_logits = self.discriminator(fake, labels, training=True)
+            fake_logits, fake_aux = self._score(self.discriminator_view(fake), labels)
             per_example = self.adversarial.generator(fake_logits)
+            if self.acgan:
+                aux = losses.auxiliary_bce(labels, fake_aux)
+                per_example += self.acgan_weight * aux
+                stats["g_aux_loss"] = tf.reduce_mean(aux)
             loss = self._mean(per_example)
             scaled = self.g_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
@@ -167,27 +266,43 @@ class GAN(keras.Model):
             self.update_ema()
         g_loss = tf.reduce_mean(per_example)
         self.last_g_loss.assign(g_loss)
-        return {"g_loss": g_loss}
+        stats["g_loss"] = g_loss
+        return stats
 
     def update_ema(self):
-        """ema ← decay·ema + (1-decay)·w for trainable weights; non-trainable (BN statistics) copied."""
-        decay = self.ema_decay
+        """ema ← decay·ema + (1-decay)·w for trainable weights; non-trainable (BN statistics) copied.
+
+        Until G has made ``ema_start_step`` updates the EMA is a plain copy (decay 0): averaging in
+        the first, near-random generators would drag the EMA samples for thousands of steps.
+        Called after G's update, so ``g_optimizer.iterations`` counts that update.
+        """
+        decay = tf.constant(self.ema_decay, tf.float32)
+        if self.ema_start_step > 0:
+            started = keras.ops.convert_to_tensor(self.g_optimizer.iterations) > self.ema_start_step
+            decay = tf.where(started, decay, 0.0)
         for ema_w, w in zip(self.ema_generator.trainable_weights, self.generator.trainable_weights):
-            ema_w.assign(decay * ema_w + (1.0 - decay) * w)
+            d = tf.cast(decay, ema_w.dtype)
+            ema_w.assign(d * ema_w + (1.0 - d) * w)
         for ema_w, w in zip(self.ema_generator.non_trainable_weights, self.generator.non_trainable_weights):
             ema_w.assign(w)
 
     # ---------------------------------------------------------------------------------------------
+
+    def _track(self, stats):
+        """Update the trackers; a value may come as (value, sample_weight)."""
+        for name, value in stats.items():
+            if isinstance(value, tuple):
+                self.trackers[name].update_state(value[0], sample_weight=value[1])
+            else:
+                self.trackers[name].update_state(value)
 
     def train_step(self, data):
         images, labels = data
         real_chunks = tf.split(images, self.d_steps)
         label_chunks = tf.split(labels, self.d_steps)
         for real, lab in zip(real_chunks, label_chunks):
-            for name, value in self.discriminator_step(real, lab).items():
-                self.trackers[name].update_state(value)
+            self._track(self.discriminator_step(real, lab))
         # Fakes are generated for the label distribution of the data (the last real slice's labels).
         for _ in range(self.g_steps):
-            for name, value in self.generator_step(label_chunks[-1]).items():
-                self.trackers[name].update_state(value)
+            self._track(self.generator_step(label_chunks[-1]))
         return {name: m.result() for name, m in self.trackers.items()}

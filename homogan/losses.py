@@ -62,6 +62,19 @@ def least_squares_generator(fake_logits):
     return 0.5 * tf.square(fake_logits - 1.0)
 
 
+def auxiliary_bce(labels, aux_logits):
+    """ACGAN's auxiliary label loss per example: sigmoid BCE per attribute, averaged over attributes.
+
+    One sigmoid per attribute (not a softmax over classes) because CelebA labels are multi-label:
+    a face can be bald *and* wear glasses. Averaged (not summed) so that ``training.acgan_weight``
+    means the same for 1 or 10 attributes. For one-hot class labels it is still a valid, if less
+    sharp, classifier loss.
+    """
+    bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32),
+                                                  logits=tf.cast(aux_logits, tf.float32))
+    return tf.reduce_mean(bce, axis=-1)
+
+
 class AdversarialLoss(NamedTuple):
     discriminator: Callable
     generator: Callable

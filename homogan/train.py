@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from homogan import checkpoints
 from homogan.config import Config, diff
 from homogan.errors import UserError
 from homogan.experiment import RunDir, new_run_dir, open_run_dir, write_config
@@ -81,7 +82,7 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
             shown = ", ".join(f"{k}: {json.dumps(a)} → {json.dumps(b)}" for k, a, b in changes[:3])
             raise UserError(f"--resume {str(resume)!r}: the config differs from the run's ({shown}); "
                             f"resume without changes, or pass --force")
-        if not (run.checkpoints / "checkpoint").is_file():
+        if checkpoints.latest(run.checkpoints) is None:
             raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
 
     source = sources.open_source(config)
@@ -93,7 +94,7 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
 
     from homogan import callbacks as cb
     from homogan.data import pipeline
-    from homogan.gan import GAN
+    from homogan.gan import GAN, rules_from_config
     from homogan.models import Generator, build_models
 
     keras.utils.set_random_seed(config.experiment.seed)
@@ -124,21 +125,20 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         # Built inside the scope, before fit: lazily created slots fail inside a distributed step.
         g_opt.build(generator.trainable_variables)
         d_opt.build(discriminator.trainable_variables)
-        gan.compile(g_opt, d_opt, loss=t.loss, g_steps=t.g_steps, d_steps=t.d_steps,
-                    real_label_range=t.real_label_range, fake_label_range=t.fake_label_range,
-                    label_flip=t.label_flip, d_skip_threshold=t.d_skip_threshold,
-                    gradient_penalty=t.gradient_penalty, r1_gamma=t.r1_gamma, ema_decay=t.ema_decay,
-                    global_batch_size=t.batch_size, jit_compile=t.jit_compile)
+        gan.compile(g_opt, d_opt, **rules_from_config(t), jit_compile=t.jit_compile)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         parts = dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
                      rng=gan.seed_generator.state, last_g_loss=gan.last_g_loss, epoch=epoch_var)
         if ema is not None:
             parts["ema_generator"] = ema
+        # Every weight of every network, listed explicitly: Keras 3 layers held in a plain list (the models'
+        # `blocks`) are not tf.train.Checkpoint dependencies, so without these lists a checkpoint held only
+        # what the optimizers track (trainable weights) — no batch-norm statistics and no EMA generator.
+        parts.update(network_weights(generator, discriminator, ema))
         checkpoint = tf.train.Checkpoint(**parts)
-        manager = tf.train.CheckpointManager(checkpoint, str(run.checkpoints), max_to_keep=config.logging.keep_checkpoints)
         initial_epoch = 0
         if resume is not None:
-            checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            checkpoint.read(str(checkpoints.latest(run.checkpoints))).assert_existing_objects_matched()
             initial_epoch = int(epoch_var.numpy())
 
     if initial_epoch >= t.epochs:
@@ -153,11 +153,13 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     history = cb.HistoryCSV(run.history, data.steps_per_epoch * data.batch_size, initial_epoch)
     callbacks = [
         nonfinite,
+        *_evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo),  # before HistoryCSV: see there
         history,
         cb.HistoryPlots(run.history, run.path),
         cb.SampleGrid(run.samples, z, labels, rows, lg.sample_columns, captions, lg.samples_every_epochs, t.epochs,
                       run.tensorboard / "samples" if lg.tensorboard else None),
-        cb.Checkpoints(manager, epoch_var, lg.checkpoint_every_epochs, t.epochs),
+        cb.Checkpoints(checkpoint, run.checkpoints, epoch_var, lg.checkpoint_every_epochs, t.epochs,
+                       lg.keep_checkpoints, lg.keep_every_epochs),
     ]
     if lg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False))
@@ -209,3 +211,30 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
     ]
     for line in lines:
         echo(line)
+
+
+def _evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo) -> list:
+    """The Evaluation callback when ``evaluation.every_epochs`` > 0 (it must precede HistoryCSV, whose
+    row is written from the same ``logs``)."""
+    e = config.evaluation
+    if e.every_epochs <= 0:
+        return []
+    from homogan import callbacks as cb
+    from homogan.evaluation import Evaluator
+
+    return [cb.Evaluation(lambda: Evaluator(config, data.label_names, echo=echo), e.every_epochs,
+                          config.training.epochs, e.best_metric, checkpoint, run.checkpoints, epoch_var)]
+
+
+def network_weights(generator, discriminator=None, ema=None) -> dict:
+    """``tf.train.Checkpoint`` parts holding every weight (trainable or not) of each network, by position.
+
+    Used by training (write and resume) and by :func:`homogan.generate.load_run` (read), so that
+    both sides agree on the names: ``generator_weights``, ``discriminator_weights``, ``ema_generator_weights``.
+    """
+    parts = {"generator_weights": list(generator.weights)}
+    if discriminator is not None:
+        parts["discriminator_weights"] = list(discriminator.weights)
+    if ema is not None:
+        parts["ema_generator_weights"] = list(ema.weights)
+    return parts

@@ -9,6 +9,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from homogan import checkpoints
 from homogan.train import train
 from tests.conftest import ROOT
 
@@ -35,7 +36,7 @@ def test_tiny_run_writes_the_whole_run_folder(tiny_config):
     assert (run.path / "losses.png").stat().st_size > 1000 and (run.path / "accuracy.png").stat().st_size > 1000
     gif = iio.imread(run.gif, index=None)
     assert gif.shape[0] == 3
-    assert (run.checkpoints / "checkpoint").is_file() and list(run.checkpoints.glob("ckpt-2.index"))
+    assert checkpoints.latest(run.checkpoints).name == "epoch_0002"
     assert list((run.tensorboard / "train").glob("events.out.tfevents.*"))
     assert list((run.tensorboard / "samples").glob("events.out.tfevents.*"))
     assert not list(run.path.rglob("*.tmp-*"))
@@ -47,7 +48,7 @@ def checkpoint_tensors(run_dir):
     """Every numeric tensor of the run's latest checkpoint: weights, Adam slots, RNG state, epoch."""
     import tensorflow as tf
 
-    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(str(run_dir / "checkpoints")))
+    reader = tf.train.load_checkpoint(str(checkpoints.latest(run_dir / "checkpoints")))
     tensors = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()}
     return {k: v for k, v in tensors.items() if isinstance(v, np.ndarray) and v.dtype.kind in "fiu"}
 
@@ -95,3 +96,18 @@ def test_gif_and_plot_commands(tiny_config, tmp_path):
     assert r.returncode == 0 and (run.path / "losses.png").is_file()
     r = subprocess.run([sys.executable, "-m", "homogan", "gif", str(tmp_path)], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 2 and "no config.json" in r.stderr
+
+
+def test_checkpoint_retention_keeps_last_k_and_every_n(tmp_path):
+    import tensorflow as tf
+
+    v = tf.Variable(0.0)
+    ckpt = tf.train.Checkpoint(v=v)
+    for epoch in range(1, 11):
+        v.assign(float(epoch))
+        checkpoints.save(ckpt, tmp_path, epoch, keep=2, keep_every=4)
+    assert checkpoints.saved_epochs(tmp_path) == [4, 8, 9, 10]
+    assert checkpoints.latest(tmp_path).name == "epoch_0010"
+    v.assign(0.0)
+    ckpt.read(str(checkpoints.latest(tmp_path))).assert_consumed()
+    assert float(v.numpy()) == 10.0

@@ -174,3 +174,91 @@ def test_metrics_are_the_documented_names_and_reset_each_epoch():
     for name in ("g_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake"):
         assert len(history[name]) == 2 and all(np.isfinite(history[name]))
     assert all(m.count.numpy() == 2 for m in gan.metrics)  # 2 steps of the last epoch only
+
+
+def test_ema_start_step_copies_then_averages_closed_form():
+    """ema_n = w_n for the first S G updates, then ema_n = d·ema_{n-1} + (1-d)·w_n (in-graph counter)."""
+    gan = make_gan(ema=True, ema_decay=0.9, ema_start_step=3)
+    step = tf.function(gan.generator_step)
+    y = tf.constant(data(4)[1])
+    seen = []
+    for n in range(1, 7):
+        step(y)
+        seen.append([w.numpy().copy() for w in gan.generator.trainable_weights])
+        if n <= 3:
+            for e, w in zip(gan.ema_generator.trainable_weights, seen[-1]):
+                np.testing.assert_array_equal(e.numpy(), w)
+    w3, w4, w5, w6 = seen[2:]
+    for i, e in enumerate(gan.ema_generator.trainable_weights):
+        expected = 0.9**3 * w3[i] + 0.1 * (0.9**2 * w4[i] + 0.9 * w5[i] + w6[i])
+        np.testing.assert_allclose(e.numpy(), expected, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(gan.ema_generator.trainable_weights[0].numpy(), w6[0])  # really averaging now
+    for e, w in zip(gan.ema_generator.non_trainable_weights, gan.generator.non_trainable_weights):
+        np.testing.assert_array_equal(e.numpy(), w.numpy())  # BN statistics copied
+
+
+def test_instance_noise_sigma_follows_the_linear_schedule_per_training_step():
+    gan = make_gan(instance_noise_stddev=0.4, instance_noise_anneal_steps=4, g_steps=2)
+    step = tf.function(gan.train_step)
+    x, y = data(4)
+    sigmas = []
+    for _ in range(6):
+        gan.reset_metrics()
+        sigmas.append(float(step((x, y))["instance_noise"]))
+    np.testing.assert_allclose(sigmas, [0.4, 0.3, 0.2, 0.1, 0.0, 0.0], atol=1e-6)
+    # In-graph: one trace follows the (checkpointed) step counter; the noise itself matches sigma.
+    view = tf.function(gan.discriminator_view)
+    zeros = tf.zeros((64, 32, 32, 3))
+    for steps_done, sigma in [(0, 0.4), (1, 0.3), (3, 0.1), (4, 0.0), (50, 0.0)]:
+        gan.g_optimizer.iterations.assign(steps_done * 2)
+        assert abs(float(view(zeros).numpy().std()) - sigma) < 0.01
+    assert view.experimental_get_tracing_count() == 1
+    constant = make_gan(instance_noise_stddev=0.2)
+    constant.g_optimizer.iterations.assign(1000)
+    assert float(constant.instance_noise_stddev_now()) == pytest.approx(0.2)
+
+
+def test_instance_noise_is_fresh_and_reaches_d_in_both_updates(monkeypatch):
+    gan = make_gan(instance_noise_stddev=0.3, normalization="none")
+    view = tf.function(gan.discriminator_view)
+    x = tf.constant(data(4)[0])
+    a, b = view(x).numpy() - x.numpy(), view(x).numpy() - x.numpy()
+    assert abs(a.std() - 0.3) < 0.02 and not np.allclose(a, b)  # a new draw every call
+    noises = []
+    original = gan.discriminator_view
+
+    def spy(images):
+        out = original(images)
+        noises.append((out - images).numpy())
+        return out
+
+    monkeypatch.setattr(gan, "discriminator_view", spy)
+    gan.discriminator_step(x, tf.constant(data(4)[1]))
+    gan.generator_step(tf.constant(data(4)[1]))
+    assert len(noises) == 3  # real and fake in D's update, fake in G's
+    assert all(abs(n.std() - 0.3) < 0.02 for n in noises) and not np.allclose(noises[0], noises[1])
+
+
+def test_lazy_r1_every_k_d_updates_scaled_by_k(monkeypatch):
+    gan = make_gan(r1_gamma=2.0, r1_every=3, normalization="none")
+    calls = []
+
+    def fake_r1(critic, real):
+        calls.append(1)
+        return tf.fill((tf.shape(real)[0],), 5.0)
+
+    monkeypatch.setattr(regularizers, "r1_penalty", fake_r1)
+    x, y = data(4)
+    extra = []
+    for _ in range(6):
+        stats = gan.discriminator_step(tf.constant(x), tf.constant(y))
+        extra.append(float(stats["d_loss"] - stats["d_loss_real"] - stats["d_loss_fake"]))
+    assert len(calls) == 2  # D updates 0 and 3 only: the double backward pass is skipped otherwise
+    np.testing.assert_allclose(extra, [0.5 * 2.0 * 3 * 5.0, 0, 0] * 2, atol=1e-4)
+    assert float(stats["r1_penalty"][1]) == 0.0  # update 5 computed no R1: weight 0 in the epoch's average
+
+
+def test_lazy_r1_inside_tf_function():
+    gan = make_gan(r1_gamma=1.0, r1_every=2, normalization="none")
+    history = gan.fit(dataset(4, 4), epochs=1, verbose=0).history
+    assert np.isfinite(history["r1_penalty"][0]) and history["r1_penalty"][0] > 0  # mean over computed ones only

@@ -45,8 +45,7 @@ def test_generator_knobs(knobs):
 
 
 @pytest.mark.parametrize("normalization", ["batch", "layer", "none"])
-@pytest.mark.parametrize("extras", [dict(), dict(dropout=0.3, input_noise_stddev=0.1, spectral_norm=True,
-                                                 activation="relu")])
+@pytest.mark.parametrize("extras", [dict(), dict(dropout=0.3, spectral_norm=True, activation="relu")])
 def test_discriminator_knobs_and_no_norm_in_first_layer(normalization, extras):
     d = Discriminator(64, 3, 2, width=4, normalization=normalization, **extras)
     out = d(np.zeros((2, 64, 64, 3), "float32"), np.zeros((2, 2), "float32"), training=True)
@@ -57,7 +56,7 @@ def test_discriminator_knobs_and_no_norm_in_first_layer(normalization, extras):
     if norm:
         assert sum(isinstance(layer, norm) for layer in d.blocks) == 3  # 4 blocks, all but the first
     assert any(isinstance(layer, keras.layers.Dropout) for layer in d.blocks) == ("dropout" in extras)
-    assert (d.input_noise is not None) == ("input_noise_stddev" in extras)
+    assert not any(isinstance(layer, keras.layers.GaussianNoise) for layer in d.layers)  # noise is a training rule
 
 
 def test_widths_double_and_cap():
@@ -88,3 +87,77 @@ def test_bad_sizes_and_names_are_refused():
         Generator(32, 3, 8, stem="fc")
     with pytest.raises(ValueError, match="normalization='instance'"):
         Discriminator(32, 3, normalization="instance")
+    with pytest.raises(ValueError, match="conditioning='film'"):
+        Discriminator(32, 3, 2, conditioning="film")
+    with pytest.raises(ValueError, match="needs labels"):
+        Discriminator(32, 3, 0, conditioning="projection")
+
+
+def test_extra_convs_add_depth_not_resolution():
+    g = Generator(32, 3, 8, 0, width=4, extra_convs=2)
+    d = Discriminator(32, 3, 0, width=4, extra_convs=1)
+    out = g(np.zeros((1, 8), "float32"), np.zeros((1, 0), "float32"))
+    assert tuple(out.shape) == (1, 32, 32, 3) and tuple(d(out, np.zeros((1, 0), "float32")).shape) == (1,)
+    assert sum(isinstance(layer, keras.layers.Conv2D) and not isinstance(layer, keras.layers.Conv2DTranspose)
+               for layer in g.blocks) == 2 * 2  # 2 hidden blocks at 32 px, 2 extra each
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in d.blocks) == 3 + 2
+
+
+def spectral_layers(model):
+    return [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.SpectralNormalization)]
+
+
+def test_spectral_norm_keeps_every_top_singular_value_near_one():
+    """Keras' power iteration divides each kernel by its estimated top singular value on every
+    training-mode call; after a few calls the true one (numpy SVD) is ~1 for every kernel of G and
+    D, including the projection embedding, whatever the initial scale."""
+    g = Generator(32, 3, 8, 2, width=4, spectral_norm=True, batch_norm=False)
+    d = Discriminator(32, 3, 2, width=4, spectral_norm=True, normalization="none", conditioning="projection")
+    z, y = np.random.normal(size=(4, 8)).astype("float32"), np.ones((4, 2), "float32")
+    d(g(z, y), y)
+    layers = spectral_layers(g) + spectral_layers(d)
+    assert len(layers) == 4 + 5  # G: dense stem + 3 upsamplings; D: 3 convs + head + embedding
+    for layer in layers:
+        layer.kernel.assign(layer.kernel * 5.0)  # far from normalised before the calls
+    for _ in range(30):  # one power iteration per call; small spectral gaps converge slowly
+        d(g(z, y, training=True), y, training=True)
+    for layer in layers:
+        kernel = keras.ops.convert_to_numpy(layer.kernel)
+        top = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+        assert 0.99 < top < 1.05, (layer.name, top)  # from above: the estimate never exceeds the truth
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "acgan"])
+def test_projection_and_acgan_heads(conditioning):
+    d = Discriminator(32, 3, 3, width=4, normalization="none", conditioning=conditioning)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    y0, y1 = np.zeros((2, 3), "float32"), np.array([[1, 0, 1], [0, 1, 0]], "float32")
+    logits, aux = d(x, y1, return_aux=True)
+    assert tuple(logits.shape) == (2,)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(d(x, y1)), keras.ops.convert_to_numpy(logits), rtol=1e-6)
+    first_conv = next(layer for layer in d.blocks if isinstance(layer, keras.layers.Conv2D))
+    assert first_conv.kernel.shape[2] == 3  # no label maps at the input
+    if conditioning == "projection":
+        assert aux is None
+        # logit(y) - logit(0) = <E y, phi(x)> exactly: the labels enter only through the projection.
+        phi = keras.ops.convert_to_numpy(d.features(x, y1))
+        embed = keras.ops.convert_to_numpy(d.embedding.kernel)
+        diff = keras.ops.convert_to_numpy(d(x, y1) - d(x, y0))
+        np.testing.assert_allclose(diff, np.sum((y1 @ embed) * phi, axis=1), rtol=1e-4, atol=1e-5)
+        assert np.abs(diff).max() > 1e-4
+    else:
+        assert tuple(aux.shape) == (2, 3)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(d(x, y0)), keras.ops.convert_to_numpy(d(x, y1)))
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan"])
+def test_logits_stay_float32_under_mixed_precision_with_spectral_norm(conditioning):
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        d = Discriminator(32, 3, 2, width=4, normalization="none", spectral_norm=True, conditioning=conditioning)
+        logits, aux = d(np.zeros((2, 32, 32, 3), "float32"), np.ones((2, 2), "float32"), training=True,
+                        return_aux=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert keras.backend.standardize_dtype(logits.dtype) == "float32"
+    assert aux is None or keras.backend.standardize_dtype(aux.dtype) == "float32"

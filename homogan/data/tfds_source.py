@@ -31,6 +31,12 @@ def missing_message(name: str, data_dir: Path) -> str:
             f"run `tfds build {name} --data_dir {data_dir}` and copy that folder here")
 
 
+def is_prepared(builder) -> bool:
+    """True when ``tfds build`` has written the dataset's record files under the data_dir."""
+    folder = Path(builder.data_dir)
+    return folder.is_dir() and any(folder.glob("*.tfrecord*"))
+
+
 def open_tfds(config: Config):
     tf = import_tensorflow()
     import tensorflow_datasets as tfds
@@ -40,7 +46,7 @@ def open_tfds(config: Config):
     d = config.data
     data_dir = Path(d.root)
     builder = tfds.builder(d.tfds_name, data_dir=str(data_dir))
-    if not Path(builder.data_dir).is_dir() or not any(Path(builder.data_dir).glob("*.tfrecord*")):
+    if not is_prepared(builder):
         raise DataError(missing_message(d.tfds_name, data_dir))
     split = SPLITS[d.split] if d.tfds_name == "celeb_a" else ("train" if d.split == "train" else "test")
     ds = builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()}, shuffle_files=False)

@@ -16,8 +16,12 @@ def num_blocks(image_size: int) -> int:
 
 
 def maybe_spectral(layer: keras.layers.Layer, spectral_norm: bool) -> keras.layers.Layer:
-    """Wrap a kernel layer in spectral normalisation (top singular value kept at ~1) when asked."""
-    return keras.layers.SpectralNormalization(layer) if spectral_norm else layer
+    """Wrap a kernel layer in spectral normalisation (top singular value kept at ~1) when asked.
+
+    The wrapper computes in the wrapped layer's dtype policy: a float32 output layer (D's logit
+    head) stays float32 under mixed precision instead of being cast back to the input's dtype.
+    """
+    return keras.layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
 
 
 def activation(name: str, leaky_alpha: float) -> keras.layers.Layer:

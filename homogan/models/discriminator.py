@@ -1,4 +1,4 @@
-"""The DCGAN-family discriminator (or critic): image (+ label maps) → strided conv blocks → one logit."""
+"""The DCGAN-family discriminator (or critic): image (+ labels) → strided conv blocks → one logit."""
 
 from __future__ import annotations
 
@@ -6,67 +6,113 @@ import keras
 
 from homogan.models.blocks import activation as make_activation, label_maps, maybe_spectral, num_blocks
 
+CONDITIONING = ("concat", "projection", "acgan")
+
 
 class Discriminator(keras.Model):
     """Scores an image with its conditioning vector; returns one float32 logit per image.
 
-    Conditioning is by concatenation: the labels are broadcast to constant maps and appended to the
-    image as extra input channels (so every filter of the first layer sees them). Widths double per
-    block from ``width`` (capped at ``max_width``) down to a 4x4 map, then a dense layer gives the
-    logit — in float32 under mixed precision, so losses are computed in float32.
+    Widths double per block from ``width`` (capped at ``max_width``) down to a 4x4 map whose
+    flattened activations are the features φ(x); a dense layer ψ gives the logit — in float32 under
+    mixed precision, so losses are computed in float32. How the labels y enter (``conditioning``):
+
+    * ``"concat"``: y is broadcast to constant maps appended to the image as extra input channels,
+      so every filter of the first layer sees it.
+    * ``"projection"`` (Miyato & Koyama 2018): logit = ψ(φ(x)) + ⟨E y, φ(x)⟩ with E a dense layer
+      without bias of the (multi-hot) labels. The label enters as an inner product with the
+      features — the form of the optimal discriminator's log density ratio for such models — not
+      as input channels.
+    * ``"acgan"`` (Odena et al. 2017): y does not enter D at all; an auxiliary head gives
+      ``num_labels`` logits (one sigmoid per attribute, multi-label) that the train step fits to the
+      labels. ``call(..., return_aux=True)`` returns ``(logits, aux_logits)``; plain calls (and so the
+      GP/R1 critic callables) return the logits only, ignoring ``labels``.
+
+    Instance noise and DiffAugment are training rules of :class:`homogan.gan.GAN`, not layers here.
 
     Args:
         image_size: int, side of the input image.
         channels: int, image channels.
-        num_labels: int, size of the conditioning vector (0 = unconditional).
+        num_labels: int, size of the conditioning vector (0 = unconditional; projection and acgan
+            need at least 1).
         width, max_width: ints, channel widths.
         kernel_size: int, kernel of the strided convolutions.
         normalization: "batch", "layer" or "none", after every block but the first (never in D's
             first layer, Radford et al.). Use "layer" or "none" with a gradient penalty.
         activation: "leaky_relu" (with ``leaky_alpha``) or "relu".
         dropout: float, dropout rate after every block (0 = none).
-        input_noise_stddev: float, Gaussian instance noise on the image input (training only).
-        spectral_norm: bool, spectral normalisation of every kernel.
+        spectral_norm: bool, spectral normalisation of every kernel (also the projection embedding
+            and the auxiliary head).
+        extra_convs: int, stride-1 3x3 convolutions added in every block but the first.
+        conditioning: "concat", "projection" or "acgan" (see above).
     """
 
     def __init__(self, image_size: int, channels: int, num_labels: int = 0, *, width: int = 64,
                  max_width: int = 512, kernel_size: int = 4, normalization: str = "batch",
                  activation: str = "leaky_relu", leaky_alpha: float = 0.2, dropout: float = 0.0,
-                 input_noise_stddev: float = 0.0, spectral_norm: bool = False, **kwargs):
+                 spectral_norm: bool = False, extra_convs: int = 0, conditioning: str = "concat", **kwargs):
         super().__init__(**kwargs)
         if normalization not in ("batch", "layer", "none"):
             raise ValueError("`normalization` should be 'batch', 'layer' or 'none'. "
                              f"Received: `normalization={normalization!r}`")
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"`conditioning` should be one of {', '.join(CONDITIONING)}. "
+                             f"Received: `conditioning={conditioning!r}`")
+        if conditioning != "concat" and num_labels < 1:
+            raise ValueError(f"`conditioning={conditioning!r}` needs labels. Received: `num_labels={num_labels}`")
         self._config = dict(image_size=image_size, channels=channels, num_labels=num_labels, width=width,
                             max_width=max_width, kernel_size=kernel_size, normalization=normalization,
                             activation=activation, leaky_alpha=leaky_alpha, dropout=dropout,
-                            input_noise_stddev=input_noise_stddev, spectral_norm=spectral_norm)
-        self.image_size, self.num_labels = image_size, num_labels
-        self.input_noise = keras.layers.GaussianNoise(input_noise_stddev) if input_noise_stddev > 0 else None
+                            spectral_norm=spectral_norm, extra_convs=extra_convs, conditioning=conditioning)
+        self.image_size, self.num_labels, self.conditioning = image_size, num_labels, conditioning
         layers: list[keras.layers.Layer] = []
         for i in range(num_blocks(image_size)):
-            layers.append(maybe_spectral(keras.layers.Conv2D(min(width * 2**i, max_width), kernel_size, strides=2,
-                                                             padding="same", use_bias=i == 0 or normalization == "none"),
-                                         spectral_norm))
-            if i > 0 and normalization == "batch":
-                layers.append(keras.layers.BatchNormalization())
-            elif i > 0 and normalization == "layer":
-                layers.append(keras.layers.LayerNormalization(axis=(-3, -2, -1)))
-            layers.append(make_activation(activation, leaky_alpha))
+            filters = min(width * 2**i, max_width)
+            for k in range(1 + (extra_convs if i > 0 else 0)):
+                # The first conv of a block halves the resolution; extra ones keep it.
+                layers.append(maybe_spectral(keras.layers.Conv2D(filters, kernel_size if k == 0 else 3,
+                                                                 strides=2 if k == 0 else 1, padding="same",
+                                                                 use_bias=i == 0 or normalization == "none"),
+                                             spectral_norm))
+                if i > 0 and normalization == "batch":
+                    layers.append(keras.layers.BatchNormalization(momentum=0.9))
+                elif i > 0 and normalization == "layer":
+                    layers.append(keras.layers.LayerNormalization(axis=(-3, -2, -1)))
+                layers.append(make_activation(activation, leaky_alpha))
             if dropout > 0:
                 layers.append(keras.layers.Dropout(dropout))
-        layers += [keras.layers.Flatten(), maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm)]
+        layers.append(keras.layers.Flatten())
         self.blocks = layers
+        self.head = maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm)
+        features = 4 * 4 * min(width * 2 ** (num_blocks(image_size) - 1), max_width)
+        self.embedding = self.aux_head = None
+        if conditioning == "projection":
+            self.embedding = maybe_spectral(keras.layers.Dense(features, use_bias=False, dtype="float32",
+                                                               name="projection_embedding"), spectral_norm)
+        elif conditioning == "acgan":
+            self.aux_head = maybe_spectral(keras.layers.Dense(num_labels, dtype="float32", name="aux_head"),
+                                           spectral_norm)
 
-    def call(self, images, labels, training=False):
+    def features(self, images, labels, training=False):
+        """φ(x): the flattened last block (label maps appended to the input only for "concat")."""
         x = images
-        if self.input_noise is not None:
-            x = self.input_noise(x, training=training)
-        maps = label_maps(keras.ops.cast(labels, x.dtype), self.image_size, self.image_size)
-        x = keras.ops.concatenate([x, maps], axis=-1)
+        if self.conditioning == "concat":
+            maps = label_maps(keras.ops.cast(labels, x.dtype), self.image_size, self.image_size)
+            x = keras.ops.concatenate([x, maps], axis=-1)
         for layer in self.blocks:
             x = layer(x, training=training)
-        return keras.ops.squeeze(keras.ops.cast(x, "float32"), axis=-1)
+        return keras.ops.cast(x, "float32")
+
+    def call(self, images, labels, training=False, return_aux=False):
+        phi = self.features(images, labels, training=training)
+        logits = keras.ops.squeeze(keras.ops.cast(self.head(phi, training=training), "float32"), axis=-1)
+        if self.embedding is not None:
+            projected = keras.ops.cast(self.embedding(keras.ops.cast(labels, "float32"), training=training), "float32")
+            logits = logits + keras.ops.sum(projected * phi, axis=-1)
+        if self.aux_head is None:
+            return (logits, None) if return_aux else logits
+        # Computed on every call (not only with return_aux) so that the head is built with the rest.
+        aux = keras.ops.cast(self.aux_head(phi, training=training), "float32")
+        return (logits, aux) if return_aux else logits
 
     def get_config(self):
         return {**super().get_config(), **self._config}

@@ -29,12 +29,15 @@ class Generator(keras.Model):
         activation: "relu" or "leaky_relu" (with ``leaky_alpha``).
         noise_stddev: float, a GaussianNoise layer after every hidden block (training only).
         spectral_norm: bool, spectral normalisation of every kernel.
+        extra_convs: int, stride-1 3x3 convolutions added after every hidden upsampling block
+            (more depth at the same resolution).
     """
 
     def __init__(self, image_size: int, channels: int, latent_dim: int, num_labels: int = 0, *,
                  width: int = 64, max_width: int = 512, stem: str = "dense", upsample: str = "conv_transpose",
                  kernel_size: int = 4, batch_norm: bool = True, activation: str = "relu",
-                 leaky_alpha: float = 0.2, noise_stddev: float = 0.0, spectral_norm: bool = False, **kwargs):
+                 leaky_alpha: float = 0.2, noise_stddev: float = 0.0, spectral_norm: bool = False,
+                 extra_convs: int = 0, **kwargs):
         super().__init__(**kwargs)
         if stem not in ("dense", "conv_transpose"):
             raise ValueError(f"`stem` should be 'dense' or 'conv_transpose'. Received: `stem={stem!r}`")
@@ -43,7 +46,7 @@ class Generator(keras.Model):
         self._config = dict(image_size=image_size, channels=channels, latent_dim=latent_dim, num_labels=num_labels,
                             width=width, max_width=max_width, stem=stem, upsample=upsample, kernel_size=kernel_size,
                             batch_norm=batch_norm, activation=activation, leaky_alpha=leaky_alpha,
-                            noise_stddev=noise_stddev, spectral_norm=spectral_norm)
+                            noise_stddev=noise_stddev, spectral_norm=spectral_norm, extra_convs=extra_convs)
         self.latent_dim, self.num_labels = latent_dim, num_labels
         n = num_blocks(image_size)
         widths = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]
@@ -52,7 +55,7 @@ class Generator(keras.Model):
 
         def norm_act():
             if batch_norm:
-                layers.append(keras.layers.BatchNormalization())
+                layers.append(keras.layers.BatchNormalization(momentum=0.9))
             layers.append(make_activation(activation, leaky_alpha))
 
         if stem == "dense":
@@ -66,6 +69,9 @@ class Generator(keras.Model):
         for filters in widths[1:]:
             layers += self._upsample(upsample, filters, kernel_size, use_bias=not batch_norm, sn=sn)
             norm_act()
+            for _ in range(extra_convs):
+                layers.append(maybe_spectral(keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm), sn))
+                norm_act()
             if noise_stddev > 0:
                 layers.append(keras.layers.GaussianNoise(noise_stddev))
         layers += self._upsample(upsample, channels, kernel_size, use_bias=True, sn=sn)

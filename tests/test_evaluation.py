@@ -1,0 +1,263 @@
+"""Evaluation: the metric math against closed forms and sanity cases, the classifier and its cache, the
+feature-extractor choice, `evaluate` on a tiny run, and the training-time callback with its best checkpoint."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from homogan import evaluation as ev
+from homogan.config import load_config
+from homogan.errors import ConfigError, UserError
+
+QUIET = dict(echo=lambda *a, **k: None)
+
+
+# --------------------------------------------------------------------------------------------
+# Math
+
+
+def test_fid_matches_the_closed_form_for_two_gaussians():
+    # Commuting (diagonal) covariances: FID = |mu1-mu2|^2 + sum (sqrt(a) - sqrt(b))^2.
+    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
+    expected = 1.0 + 4.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert ev.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-10)
+    # Non-commuting 2x2: tr sqrt(S1 S2) = sqrt(tr(S1 S2) + 2 sqrt(det(S1 S2))) for a 2x2 with positive eigenvalues.
+    s1 = np.array([[2.0, 0.8], [0.8, 1.0]])
+    s2 = np.array([[1.0, -0.3], [-0.3, 3.0]])
+    m = s1 @ s2
+    tr_sqrt = math.sqrt(np.trace(m) + 2 * math.sqrt(np.linalg.det(m)))
+    expected = np.trace(s1) + np.trace(s2) - 2 * tr_sqrt
+    assert ev.frechet_distance(np.zeros(2), s1, np.zeros(2), s2) == pytest.approx(expected, rel=1e-9)
+    # ...and on samples, the estimate approaches the population value.
+    rng = np.random.default_rng(0)
+    x = rng.multivariate_normal(np.zeros(2), s1, 200_000)
+    y = rng.multivariate_normal(np.array([1.0, 0.0]), s2, 200_000)
+    assert ev.fid(x, y) == pytest.approx(expected + 1.0, rel=0.02)
+
+
+def test_fid_of_a_set_with_itself_is_zero_even_when_the_covariance_is_singular():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50, 128)).astype(np.float32)  # 50 samples in 128 dims: rank 49
+    assert ev.fid(x, x) < 1e-6 * np.trace(np.cov(x, rowvar=False))
+    assert ev.fid(x, x + 0.5) == pytest.approx(128 * 0.25, rel=1e-6)  # a shift only moves the means
+
+
+def test_kid_is_unbiased_on_identical_distributions_and_positive_when_they_differ():
+    rng = np.random.default_rng(2)
+    same = [ev.kid(rng.standard_normal((200, 16)), rng.standard_normal((200, 16)), subsets=5, seed=s)[0]
+            for s in range(20)]
+    shifted = ev.kid(rng.standard_normal((200, 16)), rng.standard_normal((200, 16)) + 0.5, subsets=5)[0]
+    assert min(same) < 0 < max(same)  # unbiased: scatters around 0, not above it
+    assert abs(np.mean(same)) < 3 * np.std(same) / math.sqrt(len(same)) + 1e-4
+    assert shifted > 10 * np.std(same)
+
+
+def test_precision_recall_identical_collapsed_and_disjoint_sets():
+    rng = np.random.default_rng(3)
+    real = rng.standard_normal((400, 8))
+    assert ev.precision_recall(real, real.copy()) == (1.0, 1.0)
+    collapsed = np.repeat(real[:4], 100, axis=0)  # mode collapse: a few real samples, repeated
+    precision, recall = ev.precision_recall(real, collapsed)
+    assert precision > 0.99 and recall < 0.05
+    other = rng.standard_normal((400, 8))
+    precision, recall = ev.precision_recall(real, other)
+    assert precision > 0.6 and recall > 0.6
+    assert ev.precision_recall(real, real + 20.0) == (0.0, 0.0)
+
+
+def test_all_metrics_records_sample_counts_beside_every_value():
+    rng = np.random.default_rng(4)
+    m = ev.all_metrics(rng.standard_normal((300, 6)), rng.standard_normal((120, 6)))
+    assert (m["fid_n_real"], m["fid_n_fake"], m["kid_n_real"], m["kid_n_fake"]) == (300, 120, 300, 120)
+    assert (m["pr_n_real"], m["pr_n_fake"], m["pr_k"]) == (120, 120, 3)
+    assert set(ev.numeric(m)) == {"fid", "kid", "kid_std", "precision", "recall"}
+
+
+def test_generated_images_are_quantised_like_real_ones_in_memory():
+    x = np.linspace(-1, 1, 1001, dtype=np.float32)
+    q = ev.quantize(x)
+    levels = (q + 1) * 127.5
+    assert np.allclose(levels, np.round(levels), atol=1e-4) and np.abs(q - x).max() <= 1 / 127.5
+
+
+# --------------------------------------------------------------------------------------------
+# Classifier and feature extractors (real images of the tiny synthetic set)
+
+
+def eval_overrides(cache_dir, *more):
+    return [f"evaluation.cache_dir={cache_dir}", "evaluation.classifier_width=16", "evaluation.classifier_epochs=30",
+            "evaluation.num_real=200", "evaluation.num_samples=96", "evaluation.per_combination=8", *more]
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic_root, tmp_path_factory):
+    """A classifier trained on the 192 training images of the tiny set (32 px), in a private cache."""
+    from homogan import classifier
+
+    cache = tmp_path_factory.mktemp("eval-cache")
+    base = [f"data.root={synthetic_root}", "data.synthetic_images=240", "data.image_size=32", "model.latent_dim=16",
+            "model.generator.width=8", "model.discriminator.width=8", "training.batch_size=8",
+            "training.steps_per_epoch=2", "training.epochs=2", "logging.progress=none",
+            'data.attributes=["Eyeglasses","No_Beard","Bald"]']
+    config = load_config(None, base + eval_overrides(cache))
+    return config, classifier.ensure(config, **QUIET), cache, base
+
+
+def test_classifier_learns_held_out_attributes_and_is_cached_without_pickle(trained):
+    from homogan import classifier
+
+    config, clf, cache, base = trained
+    assert clf.fresh and clf.folder.parent == cache / "classifiers"
+    info = json.loads((clf.folder / "classifier.json").read_text())
+    assert info["key"] == clf.key and info["n_heldout"] == 48 and info["heldout"] == "valid + test partitions"
+    assert {"Eyeglasses", "No_Beard", "Bald", "Male"} <= set(info["accuracy"])
+    # Learned, not guessed: well above chance on held-out images for the strongly drawn attributes.
+    best = max(info["accuracy"][a]["balanced_accuracy"] for a in ("Eyeglasses", "No_Beard", "Bald", "Male"))
+    assert best > 0.7, info["accuracy"]
+    assert (clf.folder / "classifier.weights.h5").is_file()
+    assert not [p for p in cache.rglob("*") if p.suffix in (".pkl", ".pickle")]
+    # Reused: same key, not retrained, same predictions.
+    again = classifier.ensure(config, **QUIET)
+    assert not again.fresh and again.key == clf.key
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(again.predict(images), clf.predict(images), atol=1e-5)
+    # Keyed by image size and attributes (another size or another attribute list → another classifier).
+    other = load_config(None, base + eval_overrides(cache, "data.image_size=64"))
+    assert classifier.key_for(other, classifier.spec_for(other)) != clf.key
+    other = load_config(None, base + eval_overrides(cache, 'evaluation.classifier_attributes=["Bald"]'))
+    assert classifier.key_for(other, classifier.spec_for(other)) != clf.key
+    # ...but not by what varies per experiment (the conditioning subset of the listed attributes, seeds, losses).
+    same = load_config(None, base + eval_overrides(cache, 'data.attributes=["Bald"]', "experiment.seed=7"))
+    assert classifier.key_for(same, classifier.spec_for(same)) == clf.key
+
+
+def test_fid_on_real_images_halves_small_noise_large(trained):
+    from homogan.data import sources
+
+    config, clf, _, _ = trained
+    source = sources.open_source(ev.seeded_config(config))
+    images, _ = ev.load_images(config, source)
+    extractor = ev.FeatureExtractor(f"classifier:{clf.key}", clf.embed_fn)
+    a, b = extractor(images[:96]), extractor(images[96:192])
+    noise = extractor(np.random.default_rng(0).uniform(-1, 1, images[:96].shape).astype(np.float32))
+    halves, vs_noise = ev.fid(a, b), ev.fid(a, noise)
+    assert vs_noise > 5 * halves, (halves, vs_noise)
+    assert ev.fid(a, a) < 1e-6 * max(halves, 1e-3)
+    assert ev.precision_recall(a, noise)[0] < ev.precision_recall(a, b)[0]
+
+
+def test_feature_extractor_choice(trained, tmp_path, monkeypatch):
+    config, clf, _, base = trained
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    messages = []
+    chosen = ev.feature_extractor(config, clf, echo=messages.append)
+    assert chosen.name == f"classifier:{clf.key}"
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert ev.INCEPTION_FILE in messages[0] and str(tmp_path / "keras" / "models") in messages[0]
+    forced = load_config(None, base + ["evaluation.feature_extractor=inception"])
+    with pytest.raises(UserError, match=ev.INCEPTION_FILE):
+        ev.feature_extractor(forced, clf, **QUIET)
+    missing = load_config(None, base + [f"evaluation.inception_weights={tmp_path / 'nope.h5'}"])
+    with pytest.raises(UserError, match="nope.h5"):
+        ev.feature_extractor(missing, clf, **QUIET)
+    # Weights in the Keras cache are picked up (the network itself is stubbed: no download, no 90 MB file).
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    (tmp_path / "keras" / "models" / ev.INCEPTION_FILE).write_bytes(b"")
+    monkeypatch.setattr(ev, "inception_extractor", lambda w: ev.FeatureExtractor(f"inception_v3:{w.name}", None))
+    assert ev.feature_extractor(config, clf, **QUIET).name == f"inception_v3:{ev.INCEPTION_FILE}"
+    assert ev.feature_extractor(load_config(None, base + ["evaluation.feature_extractor=classifier"]), clf,
+                                **QUIET).name.startswith("classifier:")
+
+
+def test_evaluation_config_is_validated():
+    with pytest.raises(ConfigError, match="attribute_accuracy.*conditional"):
+        load_config(None, ["evaluation.best_metric=attribute_accuracy"])
+    with pytest.raises(ConfigError, match="Eyeglasses"):
+        load_config(None, ['evaluation.classifier_attributes=["Glasses"]'])
+    with pytest.raises(ConfigError, match="evaluation.every_epochs"):
+        load_config(None, ["evaluation.every_epochs=-1"])
+
+
+# --------------------------------------------------------------------------------------------
+# A tiny run: the training-time callback, best checkpoint, then `evaluate`
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(trained, tmp_path_factory):
+    from homogan.train import train
+
+    config, _, cache, base = trained
+    out = tmp_path_factory.mktemp("runs")
+    config = load_config(None, base + eval_overrides(cache, "evaluation.every_epochs=1", "training.ema_decay=0.9",
+                                                     f"experiment.output_dir={out}"))
+    return train(config, **QUIET)
+
+
+def test_training_callback_writes_metrics_to_history_and_keeps_the_best_checkpoint(evaluated_run):
+    import tensorflow as tf
+
+    run = evaluated_run.run
+    with open(run.history, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    for key in ("fid", "kid", "precision", "recall", "attribute_accuracy", "attribute_accuracy_Bald",
+                "eval_seconds", "g_loss"):
+        assert all(math.isfinite(float(r[key])) for r in rows), key
+    best = json.loads((run.checkpoints / "best.json").read_text())
+    fids = [float(r["fid"]) for r in rows]
+    assert best["metric"] == "fid" and best["epoch"] == 1 + int(np.argmin(fids))
+    assert best["value"] == pytest.approx(min(fids), rel=1e-5)
+    assert best["feature_extractor"].startswith("classifier:")
+    assert (run.checkpoints / "best.index").is_file() and list(run.checkpoints.glob("best.data-*"))
+    reader = tf.train.load_checkpoint(str(run.checkpoints / "best"))
+    epoch_key = next(k for k in reader.get_variable_to_shape_map() if k.startswith("epoch"))
+    assert int(reader.get_tensor(epoch_key)) == best["epoch"]
+    assert not list(run.path.rglob("*.tmp-*"))
+    assert list((run.tensorboard / "train").glob("events.out.tfevents.*"))
+
+
+def test_evaluate_writes_merged_metrics_and_reuses_the_caches(evaluated_run, trained):
+    from homogan.evaluation import evaluate_run
+
+    run = evaluated_run.run
+    metrics_path = run.path / "metrics.json"
+    metrics_path.write_text(json.dumps({"kept": 1.5}))
+    messages = []
+    m = evaluate_run(run.path, per_combination=4, echo=messages.append)
+    assert not any("training the attribute classifier" in x or "reference statistics" in x for x in messages)
+    saved = json.loads(metrics_path.read_text())
+    assert saved["kept"] == 1.5
+    assert saved["fid"] == pytest.approx(m["fid"]) and saved["fid"] >= 0
+    assert (saved["fid_n_real"], saved["fid_n_fake"]) == (192, 96)
+    assert saved["feature_extractor"] == f"classifier:{trained[1].key}"
+    control = saved["evaluated"]["attribute_control"]
+    assert control["n"] == 8 * 4 and set(control["attributes"]) == {"Eyeglasses", "No_Beard", "Bald"}
+    for a in control["attributes"].values():
+        assert 0 <= a["accuracy"] <= 1 and a["real_balanced_accuracy"] > 0
+    assert saved["evaluated"]["generator"] == "ema_generator" and saved["evaluated"]["epoch"] == 2
+    # Same seed → same numbers (deterministic generation and features).
+    assert evaluate_run(run.path, per_combination=4, write=False, **QUIET)["fid"] == pytest.approx(m["fid"], rel=1e-6)
+    with pytest.raises(UserError, match="evaluation"):
+        evaluate_run(run.path, overrides=("training.epochs=5",), **QUIET)
+
+
+def test_evaluate_cli_prints_the_table_and_errors_are_one_line(evaluated_run, tmp_path, capsys):
+    from homogan.cli import main
+
+    run = evaluated_run.run
+    assert main(["evaluate", str(run.path), "--n", "2", "--num-samples", "40", "--checkpoint", "best"]) == 0
+    out = capsys.readouterr().out
+    assert "Eyeglasses" in out and "FID" in out and "precision" in out and "metrics.json" in out
+    empty = tmp_path / "empty-run"
+    (empty / "checkpoints").mkdir(parents=True)
+    (empty / "config.json").write_text(run.config.read_text())
+    for argv in (["evaluate", str(empty)], ["evaluate", str(tmp_path)],
+                 ["evaluate", str(run.path), "--set", "training.epochs=9"],
+                 ["train-classifier", "--set", "evaluation.classifier_epochs=0"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
