@@ -133,6 +133,15 @@ SERIES: list[tuple[str, str | None, str, list[str]]] = [
      WSN + UPSAMPLE),
     ("Grid_WSN_Up_None", GRID_BASE, "Wasserstein + spectral norm, upsample + conv, no batch norm.",
      WSN + UPSAMPLE + NO_NORM),
+    ("DigitsLrSchedule", "DigitsZ128", "Learning-rate schedule per epoch: both rates halve at epochs 4 and 7 "
+     "(training.schedule).",
+     ['training.schedule=[{"epoch": 4, "g_learning_rate": 0.0001, "d_learning_rate": 0.0001}, '
+      '{"epoch": 7, "g_learning_rate": 0.00005, "d_learning_rate": 0.00005}]']),
+    ("DigitsBatchSchedule", "DigitsZ128", "Batch-size schedule per epoch: 32, then 64 from epoch 4, then 128 from "
+     "epoch 7 (small batches early for more updates, large ones later for smoother gradients).",
+     ["training.batch_size=32", 'training.schedule=[{"epoch": 4, "batch_size": 64}, {"epoch": 7, "batch_size": 128}]']),
+    ("CelebaLrSchedule", "CelebaZ128", "Learning-rate schedule on CelebA: both rates halve at epoch 6.",
+     ['training.schedule=[{"epoch": 6, "g_learning_rate": 0.0001, "d_learning_rate": 0.0001}]']),
 ]
 
 

@@ -20,6 +20,12 @@ from homogan import checkpoints, visualize
 from homogan.atomic import atomic_path
 
 
+def epoch_completed(model) -> bool:
+    """False when training was stopped inside this epoch (a non-finite loss): Keras still calls
+    ``on_epoch_end`` then, but the epoch is not complete and its weights are not to be kept."""
+    return not getattr(model, "stop_training", False)
+
+
 class SampleGrid(keras.callbacks.Callback):
     """Writes ``samples/epoch_XXXX.png`` from a fixed latent batch and fixed label rows.
 
@@ -58,7 +64,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = epoch + 1
-        if done % self.every == 0 or done == self.epochs:
+        if epoch_completed(self.model) and (done % self.every == 0 or done == self.epochs):
             self.write(done)
 
 
@@ -79,6 +85,8 @@ class HistoryCSV(keras.callbacks.Callback):
         self.started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not epoch_completed(self.model):
+            return
         # Time spent by the Evaluation callback (which runs before this one) is not training time.
         seconds = time.perf_counter() - self.started - float((logs or {}).get("eval_seconds", 0.0))
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
@@ -105,7 +113,8 @@ class HistoryPlots(keras.callbacks.Callback):
         self.history_path, self.out_dir = Path(history_path), Path(out_dir)
 
     def on_epoch_end(self, epoch, logs=None):
-        visualize.plot_history(visualize.read_history(self.history_path), self.out_dir)
+        if epoch_completed(self.model):
+            visualize.plot_history(visualize.read_history(self.history_path), self.out_dir)
 
 
 class Checkpoints(keras.callbacks.Callback):
@@ -121,6 +130,8 @@ class Checkpoints(keras.callbacks.Callback):
         self.every, self.epochs, self.keep, self.keep_every = every, epochs, keep, keep_every
 
     def on_epoch_end(self, epoch, logs=None):
+        if not epoch_completed(self.model):
+            return
         done = epoch + 1
         self.epoch_var.assign(done)
         if done % self.every == 0 or done == self.epochs:
@@ -191,7 +202,7 @@ class Evaluation(keras.callbacks.Callback):
         from homogan import evaluation
 
         done = epoch + 1
-        if not (done % self.every == 0 or done == self.epochs):
+        if not epoch_completed(self.model) or not (done % self.every == 0 or done == self.epochs):
             return
         generator = self.model.ema_generator if self.model.ema_generator is not None else self.model.generator
         result = self.evaluator.evaluate(generator, seed=self.seed)

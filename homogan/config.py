@@ -126,6 +126,17 @@ class OptimizerConfig:
 
 
 @dataclass(frozen=True)
+class SchedulePhase:
+    """From ``epoch`` on (1-based), use these values until the next phase; null = keep the current."""
+
+    epoch: int = _f(1, "First epoch (1-based) of this phase.", min=1)
+    g_learning_rate: Optional[float] = _f(None, "Generator learning rate from this epoch on.", min=0, min_exclusive=True)
+    d_learning_rate: Optional[float] = _f(None, "Discriminator learning rate from this epoch on.", min=0,
+                                          min_exclusive=True)
+    batch_size: Optional[int] = _f(None, "Batch size from this epoch on.", min=1)
+
+
+@dataclass(frozen=True)
 class TrainingConfig:
     epochs: int = _f(10, "Passes over the training set (or `steps_per_epoch` steps each).", min=1)
     batch_size: int = _f(64, "Images per discriminator update (global, across devices).", min=1)
@@ -160,6 +171,8 @@ class TrainingConfig:
     precision: str = _f("float32", "Compute precision.", choices=("float32", "mixed_bfloat16", "mixed_float16"))
     jit_compile: bool = _f(False, "Compile the train step with XLA.")
     distribute: str = _f("none", "tf.distribute strategy.", choices=("none", "mirrored"))
+    schedule: list[SchedulePhase] = _f([], "Per-epoch changes of learning rates and batch size, e.g. "
+                                       "[{\"epoch\": 5, \"g_learning_rate\": 1e-4, \"batch_size\": 128}]; [] = none.")
 
 
 @dataclass(frozen=True)
@@ -318,7 +331,7 @@ def _drop_retired(raw: Any) -> Any:
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:
     if not isinstance(raw, dict):
-        raise ConfigError(f"{prefix or 'config'} must be an object (section), got {json.dumps(raw)}")
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be an object (section), got {json.dumps(raw)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in raw:
@@ -353,7 +366,10 @@ def _type_name(tp: Any) -> str:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return f"{_type_name(args[0])} or null"
     if origin is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+        inner = typing.get_args(tp)[0]
+        if dataclasses.is_dataclass(inner):
+            return f"a list of objects with keys {', '.join(f.name for f in dataclasses.fields(inner))}"
+        return f"a list of {_type_name(inner)}"
     if origin is dict:
         return f"an object of {_type_name(typing.get_args(tp)[1])}"
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[tp]
@@ -374,6 +390,8 @@ def _coerce(value: Any, tp: Any, key: str, meta: dict) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: {shown} is not valid: expected {_type_name(tp)}")
         (inner,) = typing.get_args(tp)
+        if dataclasses.is_dataclass(inner):
+            return [_build(inner, v, f"{key}[{i}].") for i, v in enumerate(value)]
         return [_coerce(v, inner, f"{key}[{i}]", {}) for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
@@ -483,6 +501,10 @@ def _check_semantics(c: Config) -> None:
                           f"null; allowed without EMA: 0")
     if t.distribute != "none" and t.d_skip_threshold is not None:
         raise ConfigError("training.d_skip_threshold: must be null when training.distribute is not \"none\"")
+    epochs = [phase.epoch for phase in t.schedule]
+    if epochs != sorted(set(epochs)):
+        raise ConfigError(f"training.schedule: phase epochs {epochs} must be increasing and distinct "
+                          f"(phases after training.epochs are never reached)")
     if c.logging.sample_columns > 64:
         raise ConfigError(f"logging.sample_columns: {c.logging.sample_columns} is out of range; allowed: <= 64")
     _check_evaluation(c, celeba_like)

@@ -40,6 +40,8 @@ from homogan.errors import UserError
 INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_URL = f"https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/{INCEPTION_FILE}"
 PR_K = 3
+#: Below this real-image balanced accuracy the classifier cannot judge an attribute (flagged in reports).
+CHANCE_CEILING = 0.6
 MIN_SAMPLES = 10  # the config's minimum for evaluation.num_samples / num_real
 KID_SUBSETS = 50
 KID_SUBSET_SIZE = 1000
@@ -564,9 +566,14 @@ def format_report(metrics: dict) -> list[str]:
         width = max(len(n) for n in control["attributes"]) + 2
         lines.append(f"  {'attribute':<{width}}generated   real (ceiling, balanced)")
         for name, a in control["attributes"].items():
-            lines.append(f"  {name:<{width}}{a['accuracy']:9.3f}   {a['real_balanced_accuracy']:.3f}")
+            weak = a["real_balanced_accuracy"] < CHANCE_CEILING
+            lines.append(f"  {name:<{width}}{a['accuracy']:9.3f}   {a['real_balanced_accuracy']:.3f}"
+                         + ("   <- the classifier is near chance on real images: no verdict" if weak else ""))
         lines.append(f"  {'mean':<{width}}{control['accuracy']:9.3f}   {control['real_accuracy']:.3f}"
                      f"   (all attributes right at once: {control['all_correct']:.3f})")
+        if any(a["real_balanced_accuracy"] < CHANCE_CEILING for a in control["attributes"].values()):
+            lines.append("  (give the classifier more epochs or images — evaluation.classifier_epochs / "
+                         "classifier_images, a new setting trains a new classifier — and evaluate again)")
     lines.append(f"FID {metrics['fid']:.3f} ({metrics['fid_n_real']} real, {metrics['fid_n_fake']} generated)")
     lines.append(f"KID {metrics['kid']:.5f} ± {metrics['kid_std']:.5f} ({metrics['kid_subsets']} subsets of "
                  f"{metrics['kid_subset_size']})")

@@ -80,10 +80,9 @@ def load_run(run_dir, overrides: tuple[str, ...] = (), echo=print, checkpoint: s
     import keras
 
     from homogan.models import Generator, build_models
-
-    generator, _ = build_models(config, len(names))
     from homogan.train import network_weights
 
+    generator, _ = build_models(config, len(names))
     ema = None
     if config.training.ema_decay is not None:
         ema = Generator(**{k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")},

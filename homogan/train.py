@@ -55,6 +55,34 @@ def sample_rows(label_names: list[str], one_hot: bool, columns: int, latent_dim:
     return z, np.repeat(labels, columns, axis=0), captions, rows
 
 
+@dataclass(frozen=True)
+class Phase:
+    """Epochs [start, end) (0-based) trained with one learning rate pair and one batch size."""
+
+    start: int
+    end: int
+    g_learning_rate: float
+    d_learning_rate: float
+    batch_size: int
+
+
+def schedule_phases(t, initial_epoch: int = 0) -> list[Phase]:
+    """Split training into phases at ``training.schedule``'s epochs; each phase inherits the values of
+    the phases before it (including those before ``initial_epoch``, so a resume picks up the
+    schedule where it was)."""
+    g_lr, d_lr, batch = t.g_optimizer.learning_rate, t.d_optimizer.learning_rate, t.batch_size
+    starts = [0] + [p.epoch - 1 for p in t.schedule if 1 < p.epoch <= t.epochs] + [t.epochs]
+    values = {0: (g_lr, d_lr, batch)}
+    for p in t.schedule:
+        g_lr = p.g_learning_rate or g_lr
+        d_lr = p.d_learning_rate or d_lr
+        batch = p.batch_size or batch
+        values[p.epoch - 1] = (g_lr, d_lr, batch)
+    phases = [Phase(a, b, *values[a]) for a, b in zip(starts, starts[1:]) if a < b]
+    return [Phase(max(p.start, initial_epoch), p.end, p.g_learning_rate, p.d_learning_rate, p.batch_size)
+            for p in phases if p.end > initial_epoch]
+
+
 def _strategy(name: str):
     import tensorflow as tf
 
@@ -165,10 +193,24 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False))
 
     _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch)
-    dataset = pipeline.make_dataset(config, data, initial_epoch)
     try:
-        gan.fit(dataset, epochs=t.epochs, initial_epoch=initial_epoch, steps_per_epoch=data.steps_per_epoch,
-                callbacks=callbacks, verbose=_verbosity(lg.progress), shuffle=False)
+        for phase in schedule_phases(t, initial_epoch):
+            if t.schedule:
+                # A new batch size changes the step's shapes and the loss scaling constant: retrace.
+                data = sources.training_data(config, source, phase.batch_size)
+                gan.global_batch_size = phase.batch_size
+                gan.train_function = None
+                g_opt.learning_rate = phase.g_learning_rate
+                d_opt.learning_rate = phase.d_learning_rate
+                history.images_per_epoch = data.steps_per_epoch * data.batch_size
+                nonfinite.steps_per_epoch = data.steps_per_epoch
+                echo(f"epochs {phase.start + 1}..{phase.end}: batch {phase.batch_size}, learning rates "
+                     f"G {phase.g_learning_rate:g} D {phase.d_learning_rate:g}")
+            dataset = pipeline.make_dataset(config, data, phase.start, phase.end)
+            gan.fit(dataset, epochs=phase.end, initial_epoch=phase.start, steps_per_epoch=data.steps_per_epoch,
+                    callbacks=callbacks, verbose=_verbosity(lg.progress), shuffle=False)
+            if gan.stop_training:
+                break
     except KeyboardInterrupt:
         done = int(epoch_var.numpy())
         echo(f"\ninterrupted: {done} of {t.epochs} epochs are saved in {run.checkpoints}; continue with "

@@ -111,3 +111,49 @@ def test_checkpoint_retention_keeps_last_k_and_every_n(tmp_path):
     v.assign(0.0)
     ckpt.read(str(checkpoints.latest(tmp_path))).assert_consumed()
     assert float(v.numpy()) == 10.0
+
+
+def test_schedule_phases_inherit_and_resume():
+    from homogan.config import load_config
+    from homogan.train import Phase, schedule_phases
+
+    t = load_config(None, ["training.epochs=6", 'training.schedule=[{"epoch": 3, "batch_size": 32}, '
+                                                '{"epoch": 5, "g_learning_rate": 0.0001}]']).training
+    assert schedule_phases(t) == [Phase(0, 2, 2e-4, 2e-4, 64), Phase(2, 4, 2e-4, 2e-4, 32), Phase(4, 6, 1e-4, 2e-4, 32)]
+    assert schedule_phases(t, initial_epoch=3) == [Phase(3, 4, 2e-4, 2e-4, 32), Phase(4, 6, 1e-4, 2e-4, 32)]
+    assert schedule_phases(load_config(None, ["training.epochs=2"]).training) == [Phase(0, 2, 2e-4, 2e-4, 64)]
+    short = load_config(None, ["training.epochs=3", 'training.schedule=[{"epoch": 3, "batch_size": 8}, '
+                                                    '{"epoch": 9, "batch_size": 16}]']).training
+    assert schedule_phases(short) == [Phase(0, 2, 2e-4, 2e-4, 64), Phase(2, 3, 2e-4, 2e-4, 8)]
+
+
+def test_schedule_changes_batch_size_and_learning_rate_per_epoch(tiny_config):
+    import tensorflow as tf
+
+    config = tiny_config("training.epochs=3", 'training.schedule=[{"epoch": 2, "batch_size": 4, '
+                                              '"g_learning_rate": 0.001, "d_learning_rate": 0.003}]')
+    run = train(config, echo=lambda *a, **k: None).run
+    rows = history_rows(run)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3"]
+    images = [round(float(r["seconds"]) * float(r["images_per_second"])) for r in rows]
+    assert images == [16, 8, 8]  # 2 steps of 8, then 2 steps of 4
+    reader = tf.train.load_checkpoint(str(checkpoints.latest(run.checkpoints)))
+    rates = {k: float(reader.get_tensor(k)) for k in reader.get_variable_to_shape_map() if "learning_rate" in k}
+    assert sorted(round(v, 6) for v in rates.values()) == [0.001, 0.003], rates
+
+
+def test_non_finite_loss_stops_naming_step_and_loss(tiny_config, monkeypatch):
+    import math
+
+    from homogan import losses
+
+    good = train(tiny_config("training.epochs=1"), echo=lambda *a, **k: None)
+    assert good.stopped is None
+    broken = losses.AdversarialLoss(losses.bce_discriminator, lambda fake: fake * math.inf, 0.0, True)
+    monkeypatch.setitem(losses.LOSSES, "nonsaturating", broken)
+    messages = []
+    result = train(tiny_config("training.epochs=3"), echo=lambda *a, **k: messages.append(" ".join(map(str, a))))
+    assert result.stopped is not None and "epoch 1, step 1" in result.stopped and "g_loss=" in result.stopped
+    assert any(m.startswith("stopped: non-finite loss") for m in messages)
+    assert checkpoints.latest(result.run.checkpoints) is None  # nothing non-finite was saved as "good"
+    assert not result.run.history.exists()  # no row for the poisoned epoch

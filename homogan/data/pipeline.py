@@ -53,8 +53,10 @@ def decoded_images(config: Config, source: Source) -> tf.data.Dataset:
     return images.cache() if d.cache else images
 
 
-def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0) -> tf.data.Dataset:
-    """Batches of (images float32 [-1, 1], labels float32 {0, 1}) for epochs initial_epoch..epochs-1."""
+def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, final_epoch: int | None = None
+                 ) -> tf.data.Dataset:
+    """Batches of (images float32 [-1, 1], labels float32 {0, 1}) for epochs initial_epoch..final_epoch-1
+    (0-based; ``final_epoch`` defaults to ``training.epochs``)."""
     base = decoded_images(config, data.source)
     buffer = min(config.data.shuffle_buffer, data.num_images)
     seed = config.experiment.seed
@@ -63,6 +65,6 @@ def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0) -> 
         shuffled = base.shuffle(buffer, seed=e * 1_000_003 + seed, reshuffle_each_iteration=False)
         return shuffled.batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
 
-    epochs = tf.data.Dataset.range(initial_epoch, config.training.epochs)
+    epochs = tf.data.Dataset.range(initial_epoch, config.training.epochs if final_epoch is None else final_epoch)
     dataset = epochs.flat_map(epoch).map(lambda x, y: (to_unit_range(x), y), num_parallel_calls=AUTOTUNE)
     return dataset.prefetch(AUTOTUNE)

@@ -76,13 +76,15 @@ def open_source(config: Config) -> Source:
     return tfds_source.open_tfds(config)
 
 
-def training_data(config: Config, source: Source) -> TrainingData:
-    """Steps per epoch and images per step for this selection; an error if not one step fits."""
+def training_data(config: Config, source: Source, batch_size: int | None = None) -> TrainingData:
+    """Steps per epoch and images per step for this selection (at ``batch_size``, default
+    ``training.batch_size``); an error if not one step fits."""
     t = config.training
-    per_step = t.batch_size * t.d_steps
+    batch_size = batch_size or t.batch_size
+    per_step = batch_size * t.d_steps
     full = source.count // per_step
     if full == 0:
-        raise DataError(f"training.batch_size: {t.batch_size} × d_steps {t.d_steps} = {per_step} images per step "
+        raise DataError(f"training.batch_size: {batch_size} × d_steps {t.d_steps} = {per_step} images per step "
                         f"but the selection has only {source.count} images")
     steps = min(full, t.steps_per_epoch) if t.steps_per_epoch else full
     return TrainingData(source, config.data.image_size, config.data.channels, per_step, steps)
