@@ -225,10 +225,10 @@ def find_inception_weights(config) -> Path | None:
     return cached if cached.is_file() else None
 
 
-def missing_inception_message() -> str:
+def missing_inception_message(instead: str = "the attribute classifier's penultimate features") -> str:
     return (f"InceptionV3 weights not found: put {INCEPTION_FILE} (from {INCEPTION_URL}) into "
-            f"{keras_cache_models_dir()}/ or set evaluation.inception_weights to its path; using the attribute "
-            f"classifier's penultimate features instead (numbers not comparable with Inception-feature ones)")
+            f"{keras_cache_models_dir()}/ or set evaluation.inception_weights to its path; using {instead} "
+            f"instead (numbers not comparable with Inception-feature ones)")
 
 
 def inception_extractor(weights: Path) -> FeatureExtractor:
@@ -273,11 +273,13 @@ def feature_extractor(config, classifier, echo=print) -> FeatureExtractor:
             raise UserError(f"evaluation.feature_extractor: \"inception\" but no weights: put {INCEPTION_FILE} "
                             f"(from {INCEPTION_URL}) into {keras_cache_models_dir()}/ or set "
                             f"evaluation.inception_weights (allowed without them: \"auto\", \"classifier\")")
-        echo(missing_inception_message())
+        echo(missing_inception_message() if classifier is not None else
+             missing_inception_message("a fixed random CNN's features (the data has no labels for a classifier)"))
     if classifier is not None:
         return FeatureExtractor(f"classifier:{classifier.key}", classifier.embed_fn)
-    echo("the data has no labels to train the attribute classifier on: FID/KID/precision/recall use a fixed random "
-         "CNN's features")
+    if choice == "classifier":
+        echo("the data has no labels to train the attribute classifier on: FID/KID/precision/recall use a fixed "
+             "random CNN's features")
     return random_cnn_extractor(config.data.image_size, config.data.channels)
 
 

@@ -166,7 +166,14 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         checkpoint = tf.train.Checkpoint(**parts)
         initial_epoch = 0
         if resume is not None:
-            checkpoint.read(str(checkpoints.latest(run.checkpoints))).assert_existing_objects_matched()
+            latest = str(checkpoints.latest(run.checkpoints))
+            reader = checkpoint
+            if not any(k.startswith("generator_weights/") for k in tf.train.load_checkpoint(latest).get_variable_to_shape_map()):
+                # Written before checkpoints listed every weight (network_weights): restore what it holds.
+                reader = tf.train.Checkpoint(**{k: v for k, v in parts.items() if not k.endswith("_weights")})
+                echo(f"note: {latest} predates full-weight checkpoints: batch-norm statistics"
+                     f"{' and the EMA generator' if ema is not None else ''} start afresh")
+            reader.read(latest).assert_existing_objects_matched()
             initial_epoch = int(epoch_var.numpy())
 
     if initial_epoch >= t.epochs:
