@@ -19,11 +19,15 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def add_set_argument(p: argparse.ArgumentParser, help: str, metavar: str = "KEY.PATH=VALUE") -> None:
+    """The repeatable ``--set KEY.PATH=VALUE`` override, collected into ``args.overrides``."""
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar=metavar, help=help)
+
+
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, metavar="PATH",
                    help=f"config file (default: {DEFAULT_CONFIG} in the current folder if present, else built-in defaults)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override one config value, parsed as JSON where possible "
+    add_set_argument(p, "override one config value, parsed as JSON where possible "
                         "(e.g. --set training.epochs=2 --set data.attributes='[\"Bald\"]'); repeatable")
 
 
@@ -216,16 +220,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parent", help="the experiment this one changes (its diff goes in the README)")
     p.add_argument("--notes", help="why this experiment exists (goes into the README)")
     p.add_argument("--experiments-dir", default="experiments", help="where experiments live (default: experiments)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="change a value before freezing; repeatable")
+    add_set_argument(p, "change a value before freezing; repeatable")
     p.set_defaults(func=cmd_freeze)
 
     p = sub.add_parser("run-experiment", help="re-run a frozen experiment (what its main.py calls)",
                        description="Train a frozen experiment; results go to EXPERIMENT_DIR/results/ (then results-2/, ...). "
                                    "An unfinished results folder is resumed.")
     p.add_argument("experiment_dir", metavar="EXPERIMENT_DIR")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
-                   help="override a value for this run only (e.g. a smoke run on synthetic data); repeatable")
+    add_set_argument(p, "override a value for this run only (e.g. a smoke run on synthetic data); repeatable")
     p.add_argument("--overwrite", action="store_true", help="replace results/ instead of writing results-N/")
     p.set_defaults(func=cmd_run_experiment)
 
@@ -281,9 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the latent vectors and sampled labels (default 0)")
     p.add_argument("--checkpoint", choices=("latest", "best"), default="latest",
                    help="which checkpoint: the latest, or checkpoints/best kept by the training-time evaluation")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="evaluation.KEY=VALUE",
-                   help="override an evaluation.* key for this evaluation (e.g. --set evaluation.feature_extractor="
-                        "classifier); repeatable")
+    add_set_argument(p, "override an evaluation.* key for this evaluation (e.g. --set evaluation.feature_extractor="
+                        "classifier); repeatable", metavar="evaluation.KEY=VALUE")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("generate", help="images from a trained run: grid, single files, latent walk, attribute sweep",
