@@ -27,13 +27,24 @@ def saved_epochs(directory: Path) -> list[int]:
     return sorted(found)
 
 
-def latest(directory: Path) -> Path | None:
-    """The prefix of the last completely written checkpoint, or None."""
+def _pointer(directory: Path) -> dict | None:
+    """``latest.json``: {"checkpoint": name, "epoch": n} of the last complete checkpoint, or None."""
     pointer = Path(directory) / POINTER
     if not pointer.is_file():
         return None
-    name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
-    return Path(directory) / name
+    return json.loads(pointer.read_text(encoding="utf-8"))
+
+
+def latest(directory: Path) -> Path | None:
+    """The prefix of the last completely written checkpoint, or None."""
+    pointer = _pointer(directory)
+    return None if pointer is None else Path(directory) / pointer["checkpoint"]
+
+
+def latest_epoch(directory: Path) -> int | None:
+    """The epoch of the last completely written checkpoint, or None."""
+    pointer = _pointer(directory)
+    return None if pointer is None else int(pointer["epoch"])
 
 
 def save(checkpoint, directory: Path, epoch: int, keep: int, keep_every: int = 0) -> Path:

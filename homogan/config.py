@@ -551,6 +551,15 @@ def describe() -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def lookup(tree: dict, dotted: str) -> Any:
+    """The value at ``a.b.c`` in a config dict, or None where the path does not exist."""
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return None
+        tree = tree[part]
+    return tree
+
+
 def diff(a: dict, b: dict, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """Keys whose values differ between two config dicts: (key, value in a, value in b)."""
     out = []

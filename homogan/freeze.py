@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from homogan.atomic import write_text
-from homogan.config import Config, diff, from_dict, read_json
+from homogan.config import Config, diff, from_dict, lookup, read_json
 from homogan.errors import UserError
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -44,12 +44,6 @@ KEY_HYPERPARAMETERS = (
     "training.g_steps", "training.d_steps", "training.d_skip_threshold", "training.real_label_range",
     "training.fake_label_range", "training.label_flip", "training.gradient_penalty",
 )
-
-
-def lookup(tree: dict, dotted: str):
-    for part in dotted.split("."):
-        tree = tree[part]
-    return tree
 
 
 def experiment_diff(parent: dict, child: dict) -> list[tuple[str, object, object]]:
@@ -142,9 +136,8 @@ def results_dir(folder: Path, overwrite: bool) -> tuple[Path, bool]:
     if not existing:
         return base, False
     newest = existing[-1]
-    saved = checkpoints.latest(newest / "checkpoints")
-    if saved is not None and (newest / "config.json").is_file():
-        done = json.loads((newest / "checkpoints" / checkpoints.POINTER).read_text())["epoch"]
+    done = checkpoints.latest_epoch(newest / "checkpoints")
+    if done is not None and (newest / "config.json").is_file():
         target = json.loads((newest / "config.json").read_text())["training"]["epochs"]
         if done < target:
             return newest, True

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homogan.atomic import write_text
-from homogan.config import diff
+from homogan.config import diff, lookup
 from homogan.errors import UserError
 from homogan.visualize import read_history
 
@@ -92,14 +92,6 @@ def differing_keys(entries: list[Entry]) -> list[str]:
         for b in entries:
             keys |= {k for k, _, _ in diff(a.config, b.config)}
     return sorted(k for k in keys if not k.startswith("experiment."))
-
-
-def lookup(tree: dict, dotted: str):
-    for part in dotted.split("."):
-        if not isinstance(tree, dict) or part not in tree:
-            return None
-        tree = tree[part]
-    return tree
 
 
 def metric_summary(entry: Entry) -> list[tuple[str, str]]:
