@@ -9,6 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -80,6 +83,7 @@ class HistoryCSV(keras.callbacks.Callback):
         self.path, self.images_per_epoch = Path(path), images_per_epoch
         self.rows = [r for r in visualize.read_history(self.path) if r["epoch"] <= initial_epoch]
         self.started = 0.0
+        self.images_done_before = 0  # of the next epoch, by an interrupted run (not timed here)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -90,7 +94,9 @@ class HistoryCSV(keras.callbacks.Callback):
         # Time spent by the Evaluation callback (which runs before this one) is not training time.
         seconds = time.perf_counter() - self.started - float((logs or {}).get("eval_seconds", 0.0))
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-               "seconds": seconds, "images_per_second": self.images_per_epoch / max(seconds, 1e-9)}
+               "seconds": seconds,
+               "images_per_second": (self.images_per_epoch - self.images_done_before) / max(seconds, 1e-9)}
+        self.images_done_before = 0
         self.rows.append(row)
         self.write()
 
@@ -146,6 +152,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.epoch = 0
         self.problem: str | None = None
+        self.batch_offset = 0  # steps of the epoch done before this fit (a resumed, interrupted epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -153,7 +160,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
         if bad:
-            step = self.epoch * self.steps_per_epoch + batch + 1
+            step = self.epoch * self.steps_per_epoch + self.batch_offset + batch + 1
             self.problem = f"non-finite loss at epoch {self.epoch + 1}, step {step}: " + ", ".join(
                 f"{k}={v}" for k, v in bad.items())
             self.model.stop_training = True
@@ -235,3 +242,76 @@ class Evaluation(keras.callbacks.Callback):
         write_text(self.best_json, json.dumps({"epoch": epoch, "metric": self.best_metric, "value": value,
                                                "checkpoint": self.BEST, "feature_extractor": extractor,
                                                "metrics": values}, indent=2) + "\n")
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Ctrl-C (SIGINT) or SIGTERM: finish the step under way, stop, and leave ``train`` to save the
+    state at that step boundary (:func:`homogan.checkpoints.save_interrupted`).
+
+    The handlers are installed for the duration of ``with StopOnSignal(...)`` only. A second Ctrl-C
+    interrupts at once (KeyboardInterrupt); the last saved checkpoint then stays the one to resume.
+    A signal during the last step of an epoch lets the epoch finish normally (its checkpoint, grid and
+    history row are written) and stops after it. Keep this callback last: it must not mark an epoch
+    as cut short before the other callbacks have handled its end.
+    """
+
+    def __init__(self, echo=print):
+        super().__init__()
+        self.echo = echo
+        self.signum: int | None = None
+        self.batch_offset = 0  # steps of the epoch done before this fit (a resumed, interrupted epoch)
+        self.steps_done = 0  # of the current epoch, counting the offset
+        self._previous: dict = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+        return False
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now
+        self.signum = signum
+        self.echo(f"\n{signal.Signals(signum).name}: stopping after this step and saving it "
+                  f"(Ctrl-C again to stop at once)", file=sys.stderr)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps_done = self.batch_offset
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps_done = self.batch_offset + batch + 1
+        if self.signum is not None and batch + 1 < self.params.get("steps", batch + 2):
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.batch_offset = 0
+        if self.signum is not None:
+            self.model.stop_training = True
+
+
+class RestoreEpochMetrics(keras.callbacks.Callback):
+    """Puts back the metric sums of an interrupted epoch when its resumed part begins, so the epoch's
+    history row averages all its steps, as in an uninterrupted run (Keras resets metrics just before
+    ``on_epoch_begin``)."""
+
+    def __init__(self, states: dict):
+        super().__init__()
+        self.states = dict(states)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for metric in self.model.metrics:
+            for variable, value in zip(metric.variables, self.states.pop(metric.name, [])):
+                variable.assign(value)
+        self.states.clear()  # only the first (the interrupted) epoch
+
+
+def metric_states(model) -> dict:
+    """{metric name: [variable values]} of ``model``'s metrics: what :class:`RestoreEpochMetrics` restores."""
+    return {m.name: [np.asarray(v).tolist() for v in m.variables] for m in model.metrics}

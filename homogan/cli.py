@@ -51,7 +51,13 @@ def cmd_train(args) -> int:
         config = load_config(args.config or run.config, args.overrides)
     else:
         config = resolve_config(args)
-    result = train(config, resume=args.resume, force=args.force)
+    return exit_code(train(config, resume=args.resume, force=args.force))
+
+
+def exit_code(result) -> int:
+    """0 done; 3 stopped by a non-finite loss; 128 + signal number when SIGINT/SIGTERM stopped it (saved)."""
+    if result.interrupted:
+        return 128 + result.interrupted
     return 3 if result.stopped else 0
 
 
@@ -83,7 +89,23 @@ def cmd_run_experiment(args) -> int:
             raise DataError(f"{e} — {folder.name} needs a local CelebA copy (see README); smoke-run it offline "
                             f"with --set data.source=synthetic --set data.root=data/synthetic") from None
         raise
-    return 3 if result.stopped else 0
+    return exit_code(result)
+
+
+def cmd_prepare(args) -> int:
+    from homogan.data import prepared
+
+    config = resolve_config(args)
+    folder, manifest, fresh = prepared.prepare(config, echo=print)
+    if not fresh:
+        print(f"already prepared: {prepared.describe(folder, manifest)}; nothing to do")
+        return 0
+    print(f"prepared {manifest['count']} images ({'x'.join(map(str, manifest['image_shape']))} uint8, "
+          f"{len(manifest['label_names'])} labels) in {manifest['seconds']:.1f} s "
+          f"({manifest['images_per_second']:.0f} images/s) into {folder}")
+    if config.data.prepared == "off":
+        print("note: data.prepared is \"off\", so training will still decode the images")
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -230,6 +252,20 @@ def build_parser() -> argparse.ArgumentParser:
     add_set_argument(p, "override a value for this run only (e.g. a smoke run on synthetic data); repeatable")
     p.add_argument("--overwrite", action="store_true", help="replace results/ instead of writing results-N/")
     p.set_defaults(func=cmd_run_experiment)
+
+    p = sub.add_parser("prepare", help="decode, crop and resize the configured data once into shards training reads",
+                       description="Decode the selected images of the configured data (data.source, root, split, "
+                                   "filters, balance, limit, attributes) once with the training pipeline's own "
+                                   "decode, centre crop and resize, and write them as raw uint8 .npy shards with "
+                                   "their labels and a manifest.json into <evaluation.cache_dir or "
+                                   "data.root/.homogan>/prepared/<key>/ (written to a temporary folder, renamed when "
+                                   "complete). Training with data.prepared \"auto\" then reads these shards in "
+                                   "parallel instead of decoding, with the same images in the same per-epoch order. "
+                                   "The key covers the data, selection, seed-dependent order, crop, size and "
+                                   "channels: run prepare again after changing any of them (a second run with the "
+                                   "same config does nothing).")
+    add_config_arguments(p)
+    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("report", help="compare experiments or runs side by side (HTML + Markdown)",
                        description="Write one HTML page (and a Markdown twin beside it) laying experiments side by "

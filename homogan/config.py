@@ -73,6 +73,10 @@ class DataConfig:
     tfds_name: str = _f("celeb_a", "tensorflow-datasets name when source is tfds.", choices=("celeb_a", "mnist"))
     synthetic_images: int = _f(20000, "How many synthetic faces to draw (once; cached under `root`).", min=1)
     cache: bool = _f(True, "Keep decoded, resized images in memory after the first epoch.")
+    prepared: str = _f("auto", "auto: read the images from shards written by `python -m homogan prepare` when a "
+                       "complete folder for exactly this data, selection, crop and size exists (same images, same "
+                       "order, no decoding), else decode; off: always decode the source images.",
+                       choices=("auto", "off"))
     shuffle_buffer: int = _f(20000, "tf.data shuffle buffer (images) after the cache.", min=1)
 
 
@@ -146,6 +150,10 @@ class TrainingConfig:
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     g_steps: int = _f(1, "Generator updates per training step (G:D ratio g_steps:d_steps).", min=1)
     d_steps: int = _f(1, "Discriminator updates per training step, each on its own real batch.", min=1)
+    update_mode: str = _f("alternating", "How a step updates D and G: \"alternating\" (D updates, then G updates "
+                          "on freshly generated fakes; HomoGAN's) or \"simultaneous\" (one generator forward pass "
+                          "whose fakes feed both D's and G's loss, both updated from it; needs d_steps = g_steps = 1).",
+                          choices=("alternating", "simultaneous"))
     d_skip_threshold: Optional[float] = _f(None, "Skip the D update while the last G loss is above this "
                                            "(HomoGAN's rule: 4); null = never skip.", min=0)
     real_label_range: list[float] = _f([1.0, 1.0], "Targets for real images, drawn U(lo, hi) per sample "
@@ -170,7 +178,10 @@ class TrainingConfig:
                              "\"acgan\" (D: on real images; G: on fakes).", min=0)
     precision: str = _f("float32", "Compute precision.", choices=("float32", "mixed_bfloat16", "mixed_float16"))
     jit_compile: bool = _f(False, "Compile the train step with XLA.")
-    distribute: str = _f("none", "tf.distribute strategy.", choices=("none", "mirrored"))
+    distribute: str = _f("none", "tf.distribute strategy: none; mirrored (all local devices); multi_worker "
+                         "(MultiWorkerMirroredStrategy, cluster from the TF_CONFIG environment variable; only the "
+                         "chief writes a run folder); tpu (TPUStrategy via TPUClusterResolver).",
+                         choices=("none", "mirrored", "multi_worker", "tpu"))
     schedule: list[SchedulePhase] = _f([], "Per-epoch changes of learning rates and batch size, e.g. "
                                        "[{\"epoch\": 5, \"g_learning_rate\": 1e-4, \"batch_size\": 128}]; [] = none.")
 
@@ -214,7 +225,8 @@ class EvaluationConfig:
     inception_weights: Optional[str] = _f(None, "Path of inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5; "
                                           "null = look in the Keras cache (~/.keras/models/).")
     cache_dir: Optional[str] = _f(None, "Where trained classifiers and real reference statistics are cached; null "
-                                  "= `<data.root>/.homogan` (folder source: `.homogan` beside data.root).")
+                                  "= `<data.root>/.homogan` (folder source: `.homogan` beside data.root). Also holds "
+                                  "prepared shards (`prepare`).")
     classifier_attributes: list[str] = _f(CLASSIFIER_ATTRIBUTES, "Attributes the attribute classifier learns on "
                                           "CelebA-like data, plus any of data.attributes not listed.")
     classifier_width: int = _f(32, "Channels of the classifier's first convolution (doubling per block, max 256).",
@@ -499,6 +511,9 @@ def _check_semantics(c: Config) -> None:
     if t.ema_start_step > 0 and t.ema_decay is None:
         raise ConfigError(f"training.ema_start_step: {t.ema_start_step} has no effect because training.ema_decay is "
                           f"null; allowed without EMA: 0")
+    if t.update_mode == "simultaneous" and (t.d_steps, t.g_steps) != (1, 1):
+        raise ConfigError(f"training.update_mode: \"simultaneous\" needs training.d_steps = 1 and training.g_steps = 1 "
+                          f"(got d_steps {t.d_steps}, g_steps {t.g_steps}); allowed with other ratios: \"alternating\"")
     if t.distribute != "none" and t.d_skip_threshold is not None:
         raise ConfigError("training.d_skip_threshold: must be null when training.distribute is not \"none\"")
     epochs = [phase.epoch for phase in t.schedule]

@@ -46,6 +46,13 @@ class RunDir:
     def frames(self) -> list[Path]:
         return sorted(self.samples.glob("epoch_[0-9][0-9][0-9][0-9].png"))
 
+    def remove_stale_temporaries(self) -> list[Path]:
+        """Temporary files (``*.tmp-PID*``, see :mod:`homogan.atomic`) that a killed process left behind."""
+        stale = [f for f in self.path.rglob("*.tmp-*") if f.is_file() and f".tmp-{os.getpid()}" not in f.name]
+        for f in stale:
+            f.unlink()
+        return stale
+
     def load_config(self) -> Config:
         return from_dict(json.loads(self.config.read_text(encoding="utf-8")))
 

@@ -3,7 +3,10 @@ alternating update in ``train_step`` (run under ``tf.function`` by ``fit``).
 
 One training step = ``d_steps`` discriminator updates, each on its own slice of the real batch
 (the pipeline delivers ``batch_size × d_steps`` images per step), then ``g_steps`` generator
-updates. Every random draw — latent vectors, smoothed targets, flips, GP interpolation weights,
+updates (``update_mode="alternating"``, HomoGAN's). With ``update_mode="simultaneous"`` (1:1 only) a
+step makes one generator forward pass whose fakes feed both D's loss and G's loss, and applies both
+updates from it (:meth:`GAN.simultaneous_gradients`): one G forward and one D scoring of the
+fakes fewer per step. Every random draw — latent vectors, smoothed targets, flips, GP interpolation weights,
 augmentation parameters, instance noise — comes from the model's ``SeedGenerator``, whose state is
 a variable: values differ per sample and per step (never frozen at trace time), repeat for a given
 ``experiment.seed``, and are saved in checkpoints.
@@ -29,6 +32,35 @@ import tensorflow as tf
 
 from homogan import augment as diffaugment, losses, regularizers
 
+#: ``training.update_mode``: see :meth:`GAN.train_step`.
+UPDATE_MODES = ("alternating", "simultaneous")
+
+
+class ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """A ``SeedGenerator`` whose draws differ per replica under tf.distribute.
+
+    Keras's ``SeedGenerator`` keeps its state in one (mirrored) variable, so under
+    ``MirroredStrategy``/``MultiWorkerMirroredStrategy`` every replica would get the same seed and
+    draw *identical* latents, targets, flips and noise (measured: both replicas' z were equal). Here
+    the replica's global id (``replica_id_in_sync_group``) is folded into each seed when there is
+    more than one replica; the state advances identically on every replica, so checkpoints and
+    resume are unchanged, and with one replica the seeds — hence every draw — are exactly those of
+    a plain ``SeedGenerator``.
+    """
+
+    def next(self, ordered=True):
+        seed = super().next(ordered)
+        ctx = tf.distribute.get_replica_context()
+        if ctx is None or ctx.num_replicas_in_sync == 1:
+            return seed
+        return self.fold_in(seed, ctx.replica_id_in_sync_group)
+
+    @staticmethod
+    def fold_in(seed, replica_id):
+        """``seed`` (int64 pair) combined with ``replica_id`` into an independent int64 pair."""
+        folded = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), tf.cast(replica_id, tf.int64))
+        return tf.cast(folded, seed.dtype)
+
 
 def rules_from_config(training) -> dict:
     """``GAN.compile`` keyword arguments for a :class:`homogan.config.TrainingConfig` (the update
@@ -40,7 +72,7 @@ def rules_from_config(training) -> dict:
                 ema_decay=t.ema_decay, ema_start_step=t.ema_start_step,
                 instance_noise_stddev=t.instance_noise_stddev,
                 instance_noise_anneal_steps=t.instance_noise_anneal_steps, augment=t.augment,
-                acgan_weight=t.acgan_weight, global_batch_size=t.batch_size)
+                acgan_weight=t.acgan_weight, global_batch_size=t.batch_size, update_mode=t.update_mode)
 
 
 class GAN(keras.Model):
@@ -67,7 +99,7 @@ class GAN(keras.Model):
         self.ema_generator = ema_generator
         self.latent_dim = generator.latent_dim
         self.num_labels = generator.num_labels
-        self.seed_generator = keras.random.SeedGenerator(seed, name="gan_seed")
+        self.seed_generator = ReplicaSeedGenerator(seed, name="gan_seed")
         self.last_g_loss = tf.Variable(0.0, trainable=False, name="last_g_loss")
         names = ["g_loss", "d_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "d_updates"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
@@ -78,16 +110,23 @@ class GAN(keras.Model):
                 gradient_penalty: float = 0.0, r1_gamma: float = 0.0, r1_every: int = 1,
                 ema_decay: float | None = None, ema_start_step: int = 0, instance_noise_stddev: float = 0.0,
                 instance_noise_anneal_steps: int = 0, augment=(), acgan_weight: float = 1.0,
-                global_batch_size: int | None = None, **kwargs):
+                global_batch_size: int | None = None, update_mode: str = "alternating", **kwargs):
         """Args: the optimizers, then the update rules (see ``homogan.config.TrainingConfig``).
 
         ``global_batch_size`` is the number of images per discriminator update across all
         replicas; per-example losses are summed and divided by it (tf.distribute's rule).
         ``acgan_weight`` is used when the discriminator was built with ``conditioning="acgan"``.
+        ``update_mode``: ``"alternating"`` (D updates, then G updates on fresh fakes) or
+        ``"simultaneous"`` (one generator forward feeds both losses; needs ``g_steps = d_steps = 1``).
         """
         super().compile(**kwargs)
         if g_steps < 1 or d_steps < 1:
             raise ValueError(f"`g_steps` and `d_steps` should be >= 1. Received: `g_steps={g_steps}`, `d_steps={d_steps}`")
+        if update_mode not in UPDATE_MODES:
+            raise ValueError(f"`update_mode` should be one of {', '.join(UPDATE_MODES)}. Received: `update_mode={update_mode!r}`")
+        if update_mode == "simultaneous" and (g_steps, d_steps) != (1, 1):
+            raise ValueError(f"`update_mode='simultaneous'` needs `g_steps=1` and `d_steps=1`. "
+                             f"Received: `g_steps={g_steps}`, `d_steps={d_steps}`")
         if r1_every < 1:
             raise ValueError(f"`r1_every` should be >= 1. Received: `r1_every={r1_every}`")
         if ema_decay is not None and self.ema_generator is None:
@@ -105,6 +144,7 @@ class GAN(keras.Model):
         self.acgan = getattr(self.discriminator, "conditioning", "concat") == "acgan"
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
+        self.update_mode = update_mode
         if gradient_penalty > 0:
             self.trackers["gradient_penalty"] = keras.metrics.Mean(name="gradient_penalty")
         if r1_gamma > 0:
@@ -124,6 +164,17 @@ class GAN(keras.Model):
         """D's logits for ``(images, labels)``; lets ``fit`` build the model under a strategy."""
         images, labels = inputs
         return self.discriminator(images, labels, training=training)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras (TF backend, under a strategy) first averages one data batch across replicas with an
+        eager ``strategy.reduce``, which fails under MultiWorkerMirroredStrategy ("Attempt to convert
+        a value (PerReplica…) to a Tensor"), then builds what is unbuilt. Our networks are built before
+        ``fit`` (and the optimizers are attributes, built by the caller), so there is nothing to build:
+        skip it then."""
+        if all(layer.built for layer in self._flatten_layers(include_self=False)):
+            self.built = True
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     # ---------------------------------------------------------------------------------------------
     # Pieces of the step
@@ -191,31 +242,50 @@ class GAN(keras.Model):
         batch = tf.shape(real)[0]
         fake = self.generate(labels, training=True)
         real_t, fake_t = self.discriminator_targets(batch)
-        stats = {}
         with tf.GradientTape() as tape:
             real_in, fake_in = self.discriminator_view(real), self.discriminator_view(fake)
             real_logits, real_aux = self._score(real_in, labels)
             fake_logits, _ = self._score(fake_in, labels)
-            d_real, d_fake = self.adversarial.discriminator(real_logits, fake_logits, real_t, fake_t)
-            per_example = d_real + d_fake
-            critic = lambda x: self.discriminator(x, labels, training=True)  # noqa: E731
-            if self.gp_weight > 0:
-                epsilon = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator)
-                gp = regularizers.gradient_penalty(critic, real_in, fake_in, epsilon)
-                per_example += self.gp_weight * gp
-                stats["gradient_penalty"] = tf.reduce_mean(gp)
-            if self.r1_gamma > 0:
-                r1, applied = self._lazy_r1(critic, real_in)
-                per_example += 0.5 * self.r1_gamma * self.r1_every * r1
-                # Averaged over the D updates that computed it (sample weight 0 on the others).
-                stats["r1_penalty"] = (tf.reduce_mean(r1), applied)
-            if self.acgan:
-                aux = losses.auxiliary_bce(labels, real_aux)
-                per_example += self.acgan_weight * aux
-                stats["aux_loss"] = tf.reduce_mean(aux)
-            loss = self._mean(per_example)
+            loss, stats = self._discriminator_loss(real_in, fake_in, real_logits, real_aux, fake_logits, labels,
+                                                   real_t, fake_t)
             scaled = self.d_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.discriminator.trainable_variables)
+        stats["d_updates"] = self._update_discriminator(grads)
+        return stats
+
+    def _discriminator_loss(self, real_in, fake_in, real_logits, real_aux, fake_logits, labels, real_t, fake_t):
+        """(D's loss scaled by the global batch, its statistics) for D's scores of the viewed batches;
+        adds the penalties (drawing the GP's epsilon here) and the ACGAN auxiliary loss."""
+        batch = tf.shape(real_in)[0]
+        stats = {}
+        d_real, d_fake = self.adversarial.discriminator(real_logits, fake_logits, real_t, fake_t)
+        per_example = d_real + d_fake
+        critic = lambda x: self.discriminator(x, labels, training=True)  # noqa: E731
+        if self.gp_weight > 0:
+            epsilon = keras.random.uniform((batch, 1, 1, 1), seed=self.seed_generator)
+            gp = regularizers.gradient_penalty(critic, real_in, fake_in, epsilon)
+            per_example += self.gp_weight * gp
+            stats["gradient_penalty"] = tf.reduce_mean(gp)
+        if self.r1_gamma > 0:
+            r1, applied = self._lazy_r1(critic, real_in)
+            per_example += 0.5 * self.r1_gamma * self.r1_every * r1
+            # Averaged over the D updates that computed it (sample weight 0 on the others).
+            stats["r1_penalty"] = (tf.reduce_mean(r1), applied)
+        if self.acgan:
+            aux = losses.auxiliary_bce(labels, real_aux)
+            per_example += self.acgan_weight * aux
+            stats["aux_loss"] = tf.reduce_mean(aux)
+        threshold = self.adversarial.decision_threshold
+        stats.update(d_loss=tf.reduce_mean(per_example), d_loss_real=tf.reduce_mean(d_real),
+                     d_loss_fake=tf.reduce_mean(d_fake),
+                     d_acc_real=tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32)),
+                     d_acc_fake=tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32)))
+        if self.instance_noise_stddev > 0:
+            stats["instance_noise"] = self.instance_noise_stddev_now()
+        return self._mean(per_example), stats
+
+    def _update_discriminator(self, grads):
+        """Apply D's gradients (unless HomoGAN's skip rule holds D back); 1.0 if applied, else 0.0."""
         if self.d_skip_threshold is None:
             self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
             update = tf.constant(True)
@@ -223,15 +293,7 @@ class GAN(keras.Model):
             # HomoGAN's rule: leave D alone while G is losing badly (last G loss above the threshold).
             update = self.last_g_loss <= self.d_skip_threshold
             tf.cond(update, lambda: self._apply_d(grads), tf.no_op)
-        threshold = self.adversarial.decision_threshold
-        stats.update(d_loss=tf.reduce_mean(per_example), d_loss_real=tf.reduce_mean(d_real),
-                     d_loss_fake=tf.reduce_mean(d_fake),
-                     d_acc_real=tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32)),
-                     d_acc_fake=tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32)),
-                     d_updates=tf.cast(update, tf.float32))
-        if self.instance_noise_stddev > 0:
-            stats["instance_noise"] = self.instance_noise_stddev_now()
-        return stats
+        return tf.cast(update, tf.float32)
 
     def _lazy_r1(self, critic, real):
         """(per-example R1, 1.0 if computed this D update else 0.0). With ``r1_every = k`` R1 is
@@ -249,24 +311,65 @@ class GAN(keras.Model):
         return tf.no_op()
 
     def generator_step(self, labels):
-        stats = {}
         with tf.GradientTape() as tape:
             fake = self.generate(labels, training=True)
             fake_logits, fake_aux = self._score(self.discriminator_view(fake), labels)
-            per_example = self.adversarial.generator(fake_logits)
-            if self.acgan:
-                aux = losses.auxiliary_bce(labels, fake_aux)
-                per_example += self.acgan_weight * aux
-                stats["g_aux_loss"] = tf.reduce_mean(aux)
-            loss = self._mean(per_example)
+            loss, stats = self._generator_loss(fake_logits, fake_aux, labels)
             scaled = self.g_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.generator.trainable_variables)
+        self._update_generator(grads, stats["g_loss"])
+        return stats
+
+    def _generator_loss(self, fake_logits, fake_aux, labels):
+        """(G's loss scaled by the global batch, its statistics) for D's scores of the viewed fakes."""
+        stats = {}
+        per_example = self.adversarial.generator(fake_logits)
+        if self.acgan:
+            aux = losses.auxiliary_bce(labels, fake_aux)
+            per_example += self.acgan_weight * aux
+            stats["g_aux_loss"] = tf.reduce_mean(aux)
+        stats["g_loss"] = tf.reduce_mean(per_example)
+        return self._mean(per_example), stats
+
+    def _update_generator(self, grads, g_loss):
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         if self.ema_decay is not None:
             self.update_ema()
-        g_loss = tf.reduce_mean(per_example)
         self.last_g_loss.assign(g_loss)
-        stats["g_loss"] = g_loss
+
+    def simultaneous_gradients(self, real, labels, z=None, targets=None):
+        """(D's gradients, G's gradients, statistics) from ONE generator forward pass.
+
+        The same fakes G(z, labels) — seen once through :meth:`discriminator_view` and scored once by
+        D — feed D's loss and G's loss; a persistent tape records the single forward pass and gives
+        both gradients (D's loss w.r.t. D's weights, G's loss w.r.t. G's weights). Both are taken at
+        the *current* weights of both networks. ``z`` and ``targets`` (``(real_t, fake_t)``) are drawn
+        from the seed generator unless given (tests pass them to compare with hand-made gradients).
+        """
+        batch = tf.shape(real)[0]
+        if z is None:
+            z = self.sample_latent(batch)
+        real_t, fake_t = self.discriminator_targets(batch) if targets is None else targets
+        with tf.GradientTape(persistent=True) as tape:
+            fake = self.generator(z, labels, training=True)
+            real_in, fake_in = self.discriminator_view(real), self.discriminator_view(fake)
+            real_logits, real_aux = self._score(real_in, labels)
+            fake_logits, fake_aux = self._score(fake_in, labels)
+            d_loss, stats = self._discriminator_loss(real_in, fake_in, real_logits, real_aux, fake_logits, labels,
+                                                     real_t, fake_t)
+            g_loss, g_stats = self._generator_loss(fake_logits, fake_aux, labels)
+            d_scaled, g_scaled = self.d_optimizer.scale_loss(d_loss), self.g_optimizer.scale_loss(g_loss)
+        d_grads = tape.gradient(d_scaled, self.discriminator.trainable_variables)
+        g_grads = tape.gradient(g_scaled, self.generator.trainable_variables)
+        del tape
+        stats.update(g_stats)
+        return d_grads, g_grads, stats
+
+    def simultaneous_step(self, real, labels):
+        """One D update and one G update from the same fakes (``update_mode="simultaneous"``)."""
+        d_grads, g_grads, stats = self.simultaneous_gradients(real, labels)
+        stats["d_updates"] = self._update_discriminator(d_grads)
+        self._update_generator(g_grads, stats["g_loss"])
         return stats
 
     def update_ema(self):
@@ -297,7 +400,13 @@ class GAN(keras.Model):
                 self.trackers[name].update_state(value)
 
     def train_step(self, data):
+        """One training step. ``"alternating"``: ``d_steps`` D updates (each on its own real slice and
+        fresh fakes), then ``g_steps`` G updates on fresh fakes — 1 + 1 generator forwards at 1:1.
+        ``"simultaneous"``: one generator forward whose fakes feed both losses, then both updates."""
         images, labels = data
+        if self.update_mode == "simultaneous":
+            self._track(self.simultaneous_step(images, labels))
+            return self._logs()
         real_chunks = tf.split(images, self.d_steps)
         label_chunks = tf.split(labels, self.d_steps)
         for real, lab in zip(real_chunks, label_chunks):
@@ -305,4 +414,15 @@ class GAN(keras.Model):
         # Fakes are generated for the label distribution of the data (the last real slice's labels).
         for _ in range(self.g_steps):
             self._track(self.generator_step(label_chunks[-1]))
-        return {name: m.result() for name, m in self.trackers.items()}
+        return self._logs()
+
+    def _logs(self):
+        """The trackers' results. Keras averages the step's logs over replicas; under a multi-worker
+        strategy it does so with ``strategy.reduce("MEAN", value, axis=0)``, which needs an axis to
+        reduce (scalars fail: "Invalid reduction dimension 0 for input with 0 dimensions"), so there
+        each value gets a length-1 axis — the reduced log is the same scalar mean over replicas."""
+        logs = {name: m.result() for name, m in self.trackers.items()}
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode():
+            logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+        return logs

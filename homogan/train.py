@@ -26,7 +26,8 @@ class TrainResult:
     run: RunDir
     epochs_done: int
     history: list[dict]
-    stopped: str | None = None  # why training stopped early, if it did
+    stopped: str | None = None  # why training stopped early (a non-finite loss), if it did
+    interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that stopped it at a step boundary, if any
 
 
 def sample_rows(label_names: list[str], one_hot: bool, columns: int, latent_dim: int, seed: int):
@@ -84,11 +85,46 @@ def schedule_phases(t, initial_epoch: int = 0) -> list[Phase]:
 
 
 def _strategy(name: str):
+    """The tf.distribute strategy for ``training.distribute`` (one-line UserError when it cannot exist here)."""
+    import os
+
     import tensorflow as tf
 
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        try:
+            cluster = json.loads(os.environ["TF_CONFIG"])
+            cluster["cluster"], cluster["task"]["type"], cluster["task"]["index"]  # noqa: B018 (presence check)
+        except (KeyError, TypeError, ValueError):
+            raise UserError("training.distribute: \"multi_worker\" needs the TF_CONFIG environment variable as JSON "
+                            "with \"cluster\" and \"task\" ({\"type\": \"worker\", \"index\": i}) for every worker "
+                            "process; got " + (repr(os.environ["TF_CONFIG"][:60]) if "TF_CONFIG" in os.environ else "none"))
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if name == "tpu":
+        try:
+            resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+            tf.config.experimental_connect_to_cluster(resolver)
+            tf.tpu.experimental.initialize_tpu_system(resolver)
+        except Exception as e:  # no TPU: ValueError, NotFoundError, RuntimeError… depending on the host
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise UserError(f"training.distribute: \"tpu\" found no TPU on this machine ({first}); "
+                            f"allowed here: \"none\", \"mirrored\", \"multi_worker\"") from None
+        return tf.distribute.TPUStrategy(resolver)
     return tf.distribute.get_strategy()
+
+
+def is_chief(strategy) -> bool:
+    """True unless this process is a non-chief worker of a multi-worker cluster (TF_CONFIG): the chief is
+    task ``chief``, or worker 0 when the cluster has no ``chief`` task."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if not task_type:
+        return True
+    if task_type == "chief":
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 def _verbosity(progress: str) -> int:
@@ -112,6 +148,9 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
                             f"resume without changes, or pass --force")
         if checkpoints.latest(run.checkpoints) is None:
             raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
+        # What a killed process left half-written (never the checkpoint the pointer names).
+        for f in run.remove_stale_temporaries() + checkpoints.remove_orphans(run.checkpoints):
+            echo(f"removed {f.relative_to(run.path)} (left by an interrupted write)")
 
     source = sources.open_source(config)
     data = sources.training_data(config, source)
@@ -129,8 +168,25 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     keras.mixed_precision.set_global_policy(t.precision)
     strategy = _strategy(t.distribute)
 
-    if resume is None:
+    chief = is_chief(strategy)
+    if not chief:
+        # Multi-worker: every worker runs the same callbacks (checkpoints and samples involve the
+        # replicated variables), but only the chief keeps a run folder; the others write into a
+        # temporary folder that is removed at exit.
+        import atexit
+        import shutil
+        import tempfile
+
+        scratch = Path(tempfile.mkdtemp(prefix="homogan-worker-"))
+        atexit.register(shutil.rmtree, scratch, True)
+        if resume is not None:
+            shutil.copytree(run.path, scratch / "run")
+        run = RunDir(scratch / "run")
+    if resume is None and chief:
         run = RunDir(run_dir) if run_dir is not None else new_run_dir(config.experiment.output_dir, config.experiment.name)
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_config(run, config)
+    elif resume is None:
         run.path.mkdir(parents=True, exist_ok=True)
         write_config(run, config)
 
@@ -175,6 +231,8 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
                      f"{' and the EMA generator' if ema is not None else ''} start afresh")
             reader.read(latest).assert_existing_objects_matched()
             initial_epoch = int(epoch_var.numpy())
+    # An interrupted run saved the state after `resume_step` steps of the next epoch, and its metric sums.
+    resume_step, epoch_metrics = checkpoints.latest_step(run.checkpoints) if resume is not None else (0, {})
 
     if initial_epoch >= t.epochs:
         echo(f"{run.path}: already trained {initial_epoch} of {t.epochs} epochs; nothing to do")
@@ -198,26 +256,54 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     ]
     if lg.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False))
+    stop = cb.StopOnSignal(echo)
+    callbacks.append(stop)  # last: see there
+
+    def fit(start: int, end: int, skip: int = 0):
+        """Epochs [start, end) of the current phase; the first ``skip`` steps of epoch ``start`` were
+        trained before an interruption: its dataset skips those batches (same order, seeded by epoch)."""
+        extra = []
+        if skip:
+            stop.batch_offset = nonfinite.batch_offset = skip
+            history.images_done_before = skip * data.batch_size
+            extra = [cb.RestoreEpochMetrics(epoch_metrics)]
+        dataset = pipeline.make_dataset(config, data, start, end).skip(skip)
+        try:
+            gan.fit(dataset, epochs=end, initial_epoch=start, steps_per_epoch=data.steps_per_epoch - skip,
+                    callbacks=extra + callbacks, verbose=_verbosity(lg.progress), shuffle=False)
+        finally:
+            nonfinite.batch_offset = 0
 
     _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch)
+    if resume_step:
+        echo(f"resuming epoch {initial_epoch + 1} after step {resume_step} (interrupted there)")
     try:
-        for phase in schedule_phases(t, initial_epoch):
-            if t.schedule:
-                # A new batch size changes the step's shapes and the loss scaling constant: retrace.
-                data = sources.training_data(config, source, phase.batch_size)
-                gan.global_batch_size = phase.batch_size
-                gan.train_function = None
-                g_opt.learning_rate = phase.g_learning_rate
-                d_opt.learning_rate = phase.d_learning_rate
-                history.images_per_epoch = data.steps_per_epoch * data.batch_size
-                nonfinite.steps_per_epoch = data.steps_per_epoch
-                echo(f"epochs {phase.start + 1}..{phase.end}: batch {phase.batch_size}, learning rates "
-                     f"G {phase.g_learning_rate:g} D {phase.d_learning_rate:g}")
-            dataset = pipeline.make_dataset(config, data, phase.start, phase.end)
-            gan.fit(dataset, epochs=phase.end, initial_epoch=phase.start, steps_per_epoch=data.steps_per_epoch,
-                    callbacks=callbacks, verbose=_verbosity(lg.progress), shuffle=False)
-            if gan.stop_training:
-                break
+        with stop:
+            for phase in schedule_phases(t, initial_epoch):
+                if t.schedule:
+                    # A new batch size changes the step's shapes and the loss scaling constant: retrace.
+                    data = sources.training_data(config, source, phase.batch_size)
+                    gan.global_batch_size = phase.batch_size
+                    gan.train_function = None
+                    g_opt.learning_rate = phase.g_learning_rate
+                    d_opt.learning_rate = phase.d_learning_rate
+                    history.images_per_epoch = data.steps_per_epoch * data.batch_size
+                    nonfinite.steps_per_epoch = data.steps_per_epoch
+                    echo(f"epochs {phase.start + 1}..{phase.end}: batch {phase.batch_size}, learning rates "
+                         f"G {phase.g_learning_rate:g} D {phase.d_learning_rate:g}")
+                start = phase.start
+                if resume_step and start == initial_epoch:
+                    # The rest of the interrupted epoch, as its own fit (it has fewer steps).
+                    fit(start, start + 1, skip=min(resume_step, data.steps_per_epoch - 1))
+                    start += 1
+                    if gan.stop_training:
+                        break
+                if start < phase.end:
+                    fit(start, phase.end)
+                if gan.stop_training:
+                    break
+            if stop.signum is not None and not nonfinite.problem and int(epoch_var.numpy()) < t.epochs:
+                _save_interrupted(stop, checkpoint, run, epoch_var, gan, data.steps_per_epoch, lg, echo)
     except KeyboardInterrupt:
         done = int(epoch_var.numpy())
         echo(f"\ninterrupted: {done} of {t.epochs} epochs are saved in {run.checkpoints}; continue with "
@@ -230,6 +316,8 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
             make_gif(frames, run.gif, lg.gif_fps)
 
     done = int(epoch_var.numpy())
+    if stop.signum is not None and not nonfinite.problem and done < t.epochs:
+        return TrainResult(run, done, history.rows, interrupted=stop.signum)
     if nonfinite.problem:
         echo(f"stopped: {nonfinite.problem}; the last good checkpoint (epoch {done}) is in {run.checkpoints}",
              file=sys.stderr)
@@ -237,6 +325,22 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         echo(f"done: {done} epochs; open {run.samples} and {run.gif.name}, plots losses.png / accuracy.png, "
              f"`tensorboard --logdir {run.path.parent}`")
     return TrainResult(run, done, history.rows, nonfinite.problem)
+
+
+def _save_interrupted(stop, checkpoint, run, epoch_var, gan, steps_per_epoch, lg, echo) -> None:
+    """After SIGINT/SIGTERM: save the state at the step boundary where training stopped, say how to resume."""
+    done = int(epoch_var.numpy())
+    if 0 < stop.steps_done < steps_per_epoch:
+        from homogan.callbacks import metric_states
+
+        path = checkpoints.save_interrupted(checkpoint, run.checkpoints, done, stop.steps_done, metric_states(gan))
+        where = f"epoch {done + 1}, step {stop.steps_done} of {steps_per_epoch}"
+    else:  # stopped at an epoch's end, which checkpoint_every_epochs may not have saved
+        if checkpoints.latest_epoch(run.checkpoints) != done or checkpoints.latest_step(run.checkpoints)[0]:
+            checkpoints.save(checkpoint, run.checkpoints, done, lg.keep_checkpoints, lg.keep_every_epochs)
+        path, where = checkpoints.latest(run.checkpoints), f"the end of epoch {done}"
+    echo(f"interrupted: saved {path} ({where}); continue with `python main.py --resume {run.path}`",
+         file=sys.stderr)
 
 
 def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch):

@@ -262,3 +262,97 @@ def test_lazy_r1_inside_tf_function():
     gan = make_gan(r1_gamma=1.0, r1_every=2, normalization="none")
     history = gan.fit(dataset(4, 4), epochs=1, verbose=0).history
     assert np.isfinite(history["r1_penalty"][0]) and history["r1_penalty"][0] > 0  # mean over computed ones only
+
+
+# -------------------------------------------------------------------------------------------------
+# Update modes and tracing
+
+
+def _bce(targets, logits):
+    """-[t log σ(x) + (1-t) log(1-σ(x))] written out: t·softplus(-x) + (1-t)·softplus(x)."""
+    return targets * tf.nn.softplus(-logits) + (1.0 - targets) * tf.nn.softplus(logits)
+
+
+def test_simultaneous_gradients_equal_hand_computed_ones():
+    """Both gradients of one simultaneous step equal those written out by hand from the same z, labels
+    and smoothed targets: D's from BCE(real, t_real) + BCE(G(z), t_fake), G's from -log σ(D(G(z)))."""
+    gan = make_gan(update_mode="simultaneous", real_label_range=(0.8, 1.0), fake_label_range=(0.0, 0.2),
+                   normalization="none")
+    x, y = (tf.constant(a) for a in data(8))
+    z = tf.random.stateless_normal((8, 8), seed=(1, 2))
+    real_t = tf.random.stateless_uniform((8,), seed=(3, 4), minval=0.8, maxval=1.0)
+    fake_t = tf.random.stateless_uniform((8,), seed=(5, 6), minval=0.0, maxval=0.2)
+    d_grads, g_grads, stats = gan.simultaneous_gradients(x, y, z=z, targets=(real_t, fake_t))
+
+    d_vars, g_vars = gan.discriminator.trainable_variables, gan.generator.trainable_variables
+    fake = gan.generator(z, y, training=True)  # outside the tape: D's loss does not reach G
+    with tf.GradientTape() as tape:
+        d_loss = tf.reduce_sum(_bce(real_t, gan.discriminator(x, y, training=True))
+                               + _bce(fake_t, gan.discriminator(fake, y, training=True))) / 8
+    hand_d = tape.gradient(d_loss, d_vars)
+    with tf.GradientTape() as tape:
+        g_loss = tf.reduce_sum(tf.nn.softplus(-gan.discriminator(gan.generator(z, y, training=True), y,
+                                                                  training=True))) / 8
+    hand_g = tape.gradient(g_loss, g_vars)
+
+    assert len(d_grads) == len(d_vars) and len(g_grads) == len(g_vars)
+    for got, want in zip(list(d_grads) + list(g_grads), hand_d + hand_g):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-6)
+    assert float(stats["d_loss"]) == pytest.approx(float(d_loss), rel=1e-5)
+    assert float(stats["g_loss"]) == pytest.approx(float(g_loss), rel=1e-5)
+
+
+@pytest.mark.parametrize("mode, forwards", [("simultaneous", 1), ("alternating", 2)])
+def test_generator_forward_passes_per_step(monkeypatch, mode, forwards):
+    gan = make_gan(update_mode=mode)
+    calls = []
+    original = gan.generator.call
+
+    def counting(*args, **kwargs):
+        calls.append(1)  # Python: runs once per generator call in the traced step
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(gan.generator, "call", counting)
+    x, y = data(8)
+    logs = tf.function(gan.train_step)((x, y))
+    assert len(calls) == forwards
+    assert int(gan.g_optimizer.iterations.numpy()) == 1 and int(gan.d_optimizer.iterations.numpy()) == 1
+    assert np.isfinite(float(logs["g_loss"])) and float(logs["d_updates"]) == 1.0
+
+
+def test_simultaneous_step_applies_both_updates_in_fit_and_refuses_other_ratios():
+    gan = make_gan(update_mode="simultaneous", real_label_range=(0.9, 1.0), label_flip=0.05)
+    history = gan.fit(dataset(8, 3), epochs=1, verbose=0).history
+    assert int(gan.g_optimizer.iterations.numpy()) == 3 and int(gan.d_optimizer.iterations.numpy()) == 3
+    assert all(np.isfinite(history[k][0]) for k in ("g_loss", "d_loss", "d_acc_real"))
+    with pytest.raises(ValueError, match="g_steps=1"):
+        make_gan(update_mode="simultaneous", d_steps=3)
+
+
+def test_config_refuses_simultaneous_with_other_ratios(tiny_config):
+    from homogan.errors import ConfigError
+
+    assert tiny_config("training.update_mode=simultaneous").training.update_mode == "simultaneous"
+    with pytest.raises(ConfigError, match=r"training.update_mode.*d_steps = 1 and training.g_steps = 1"):
+        tiny_config("training.update_mode=simultaneous", "training.g_steps=2")
+
+
+@pytest.mark.parametrize("mode", ["alternating", "simultaneous"])
+def test_train_step_is_traced_once_per_batch_shape(monkeypatch, mode):
+    """fit traces the step once over 2 epochs: for a dataset of constant batch shape, and also with a
+    partial last batch (a second shape), because Keras traces from the dataset's ``element_spec``,
+    whose batch dimension is None. A retrace per epoch or per new shape would show up here."""
+    for examples in (24, 20):  # batches 8,8,8 | 8,8,4
+        gan = make_gan(update_mode=mode)
+        traces = []
+        original = gan.train_step
+
+        def counting(data):
+            traces.append(tuple(data[0].shape))  # Python: runs only while tracing
+            return original(data)
+
+        monkeypatch.setattr(gan, "train_step", counting)
+        x, y = data(examples)
+        gan.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), epochs=2, verbose=0)
+        assert traces == [(None, 32, 32, 3)], traces
+        assert int(gan.g_optimizer.iterations.numpy()) == 6

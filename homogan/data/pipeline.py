@@ -14,6 +14,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from homogan.config import Config
+from homogan.data import prepared
 from homogan.data.sources import Source, TrainingData
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -41,6 +42,11 @@ def to_unit_range(images: tf.Tensor) -> tf.Tensor:
 def decoded_images(config: Config, source: Source) -> tf.data.Dataset:
     """(uint8 image, label) in the source's fixed order, decoded in parallel, cached if configured."""
     d = config.data
+    found = prepared.find(config, source)
+    if found is not None:  # the same images in the same order, decoded once by `prepare`
+        prepared.announce(*found)
+        images = prepared.read(*found)
+        return images.cache() if d.cache else images
     if source.encoded is not None:
         records, is_path = source.encoded, False
     else:
@@ -49,7 +55,9 @@ def decoded_images(config: Config, source: Source) -> tf.data.Dataset:
     def load(record, label):
         return decode(record, is_path=is_path, crop=d.crop, size=d.image_size, channels=d.channels), label
 
-    images = records.map(load, num_parallel_calls=AUTOTUNE, deterministic=True)
+    # Damaged files were skipped by name before training (homogan.data.integrity); one whose bytes look
+    # whole but whose data is corrupt inside is dropped here with TensorFlow's warning, never a crash.
+    images = records.map(load, num_parallel_calls=AUTOTUNE, deterministic=True).ignore_errors(log_warning=True)
     return images.cache() if d.cache else images
 
 
@@ -63,7 +71,9 @@ def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, fin
 
     def epoch(e):
         shuffled = base.shuffle(buffer, seed=e * 1_000_003 + seed, reshuffle_each_iteration=False)
-        return shuffled.batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
+        # repeat(): an image the decoder dropped must not cut the epoch a batch short (Keras would end
+        # training on "ran out of data"); without drops the batches are exactly those of one pass.
+        return shuffled.repeat().batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
 
     epochs = tf.data.Dataset.range(initial_epoch, config.training.epochs if final_epoch is None else final_epoch)
     dataset = epochs.flat_map(epoch).map(lambda x, y: (to_unit_range(x), y), num_parallel_calls=AUTOTUNE)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from homogan.config import Config
-from homogan.data import celeba, folders, selection
+from homogan.data import celeba, folders, integrity, selection
 from homogan.errors import DataError
 
 #: The synthetic dataset is one fixed dataset (like CelebA): ``experiment.seed`` varies training only.
@@ -64,16 +64,27 @@ def open_source(config: Config) -> Source:
         # One fixed shuffle of the file list, so the first (pre-cache) epoch is not in file order.
         indices = np.random.default_rng(config.experiment.seed).permutation(indices)
         labels = selection.labels_for(table, indices, d.attributes)
-        return Source(len(indices), list(d.attributes), log, table.paths(indices), labels)
+        paths, labels = _whole_files(table.paths(indices), labels, log)
+        return Source(len(paths), list(d.attributes), log, paths, labels)
     if d.source == "folder":
         paths, labels, classes, skipped = folders.read_folder(d.root, d.class_conditional)
         order = np.random.default_rng(config.experiment.seed).permutation(len(paths))
         if d.limit is not None:
             order = order[: d.limit]
         log = [f"{len(paths)} images in {d.root}" + (f" ({skipped} non-image files skipped)" if skipped else "")]
-        return Source(len(order), classes, log, [paths[i] for i in order], labels[order])
+        paths, labels = _whole_files([paths[i] for i in order], labels[order], log)
+        return Source(len(paths), classes, log, paths, labels)
     from homogan.data import tfds_source
     return tfds_source.open_tfds(config)
+
+
+def _whole_files(paths: list[str], labels: np.ndarray, log: list[str]) -> tuple[list[str], np.ndarray]:
+    """``paths`` and ``labels`` without damaged files (named in ``log``); a DataError if the copy is broken."""
+    keep, damaged = integrity.check(paths, "data.root")
+    if not damaged:
+        return paths, labels
+    log.append(integrity.describe(damaged))
+    return [paths[i] for i in keep], labels[keep]
 
 
 def training_data(config: Config, source: Source, batch_size: int | None = None) -> TrainingData:

@@ -1,0 +1,273 @@
+"""Train-step throughput (images/s): homogan's GAN step beside a plain-Keras reference, same process.
+
+    python bench/bench_train_step.py                       # both models, default rounds
+    python bench/bench_train_step.py --model dcgan64 --rounds 4 --steps 3
+
+Models:
+  dcgan64    standard unconditional DCGAN-64 (Radford widths: G 512→256→128→64, D 64→128→256→512,
+             dense stem, batch norm in G and in D after its first layer), batch 64.
+  homogan128 HomoGAN's 128-px conditional model (Experiment15/16: 3 labels concatenated to z and
+             as label maps to D's input, 1x1→4x4 transposed-conv stem, G widths 512-512-256-128-64
+             with batch norm and Gaussian noise 0.1, D 64-128-256-512-512 with spectral norm and
+             no normalisation), batch 100, label smoothing [0.9, 1] / [0, 0.1] and 5 % flips in
+             ours. Measured at d_steps = g_steps = 1 (Experiment16 uses 3 D steps per G step; that
+             changes the work per step, not the per-update speed, and 1:1 is what the reference and
+             the simultaneous mode do).
+
+Contenders per model, each timed on the same in-memory batch (no input pipeline):
+  reference  plain Keras 3: the same architecture written here with the functional API, float32,
+             one generator forward, two GradientTapes (the TensorFlow DCGAN tutorial's step), two
+             Adam optimizers, in one tf.function.
+  ours ...   homogan.gan.GAN.train_step in a tf.function: float32 / mixed_bfloat16, XLA off/on,
+             update_mode alternating (D step on fresh fakes, then G step on fresh fakes: 2 generator
+             forwards, 3 discriminator forwards) / simultaneous (one generator forward feeding both
+             losses: same work as the reference).
+  seed style (homogan128 only) the seed project's Keras idiom: functional models, fakes from
+             g.predict(z), d.train_on_batch on real then on fake, then the combined model's
+             train_on_batch for G.
+
+Every round runs every contender for --steps steps (order rotated per round) so that machine load
+hits all of them alike; the table gives images/s over all rounds and the ratio to the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from homogan.gan import GAN  # noqa: E402
+from homogan.models import Discriminator, Generator  # noqa: E402
+
+L = keras.layers
+tf.get_logger().setLevel("ERROR")  # each contender is its own tf.function: TF's "retracing" warning is noise here
+
+SPECS = {
+    "dcgan64": dict(size=64, labels=0, batch=64, latent=100, g=dict(stem="dense", batch_norm=True),
+                    d=dict(normalization="batch", spectral_norm=False), noise=0.0, smoothing=False),
+    "homogan128": dict(size=128, labels=3, batch=100, latent=100, g=dict(stem="conv_transpose", batch_norm=True,
+                                                                         noise_stddev=0.1),
+                       d=dict(normalization="none", spectral_norm=True), noise=0.1, smoothing=True),
+}
+
+
+# ------------------------------------------------------------------------------------------------
+# The reference networks, written out with the functional API
+
+
+def _sn(layer, on):
+    return L.SpectralNormalization(layer) if on else layer
+
+
+def ref_generator(s):
+    n = int(np.log2(s["size"])) - 2
+    widths = [min(64 * 2 ** (n - 1 - i), 512) for i in range(n)]
+    z = keras.Input((s["latent"],))
+    y = keras.Input((s["labels"],))
+    x = L.Concatenate()([z, y]) if s["labels"] else z
+    if s["g"]["stem"] == "dense":
+        x = L.Reshape((4, 4, widths[0]))(L.Dense(16 * widths[0], use_bias=False)(x))
+    else:
+        x = L.Conv2DTranspose(widths[0], 4, padding="valid", use_bias=False)(L.Reshape((1, 1, x.shape[-1]))(x))
+    x = L.ReLU()(L.BatchNormalization(momentum=0.9)(x))
+    for w in widths[1:]:
+        x = L.ReLU()(L.BatchNormalization(momentum=0.9)(L.Conv2DTranspose(w, 4, 2, padding="same", use_bias=False)(x)))
+        if s["noise"]:
+            x = L.GaussianNoise(s["noise"])(x)
+    x = L.Activation("tanh", dtype="float32")(L.Conv2DTranspose(3, 4, 2, padding="same")(x))
+    return keras.Model([z, y], x)
+
+
+def ref_discriminator(s, sigmoid=False):
+    n = int(np.log2(s["size"])) - 2
+    sn, bn = s["d"]["spectral_norm"], s["d"]["normalization"] == "batch"
+    img = keras.Input((s["size"], s["size"], 3))
+    y = keras.Input((s["labels"],))
+    x = img
+    if s["labels"]:
+        maps = L.Lambda(lambda t: tf.tile(tf.reshape(t, (-1, 1, 1, s["labels"])), (1, s["size"], s["size"], 1)))(y)
+        x = L.Concatenate()([img, maps])
+    for i in range(n):
+        x = _sn(L.Conv2D(min(64 * 2 ** i, 512), 4, 2, padding="same", use_bias=i == 0 or not bn), sn)(x)
+        if i > 0 and bn:
+            x = L.BatchNormalization(momentum=0.9)(x)
+        x = L.LeakyReLU(0.2)(x)
+    out = _sn(L.Dense(1, dtype="float32", activation="sigmoid" if sigmoid else None), sn)(L.Flatten()(x))
+    return keras.Model([img, y], out)
+
+
+def reference_step(s):
+    """The plain two-tape step (float32): one G forward feeds both losses."""
+    g, d = ref_generator(s), ref_discriminator(s)
+    g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    @tf.function
+    def step(real, labels):
+        z = tf.random.normal((s["batch"], s["latent"]))
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            fake = g([z, labels], training=True)
+            real_logits = d([real, labels], training=True)
+            fake_logits = d([fake, labels], training=True)
+            g_loss = bce(tf.ones_like(fake_logits), fake_logits)
+            d_loss = bce(tf.ones_like(real_logits), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+        g_opt.apply_gradients(zip(g_tape.gradient(g_loss, g.trainable_variables), g.trainable_variables))
+        d_opt.apply_gradients(zip(d_tape.gradient(d_loss, d.trainable_variables), d.trainable_variables))
+        return g_loss
+
+    return step
+
+
+def seed_style_step(s):
+    """The seed project's idiom: compiled functional models and train_on_batch."""
+    g, d = ref_generator(s), ref_discriminator(s, sigmoid=True)
+    d.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy")
+    b = s["batch"]
+    ones, zeros = np.ones((b, 1), "float32"), np.zeros((b, 1), "float32")
+    warm_x = np.zeros((b, s["size"], s["size"], 3), "float32")
+    warm_y = np.zeros((b, s["labels"]), "float32")
+    d.train_on_batch([warm_x, warm_y], ones)  # trace D's train function while D is trainable
+    d.trainable = False
+    z_in, y_in = keras.Input((s["latent"],)), keras.Input((s["labels"],))
+    combined = keras.Model([z_in, y_in], d([g([z_in, y_in]), y_in]))
+    combined.compile(keras.optimizers.Adam(2e-4, beta_1=0.5), "binary_crossentropy")
+    rng = np.random.default_rng(0)
+
+    def step(real, labels):
+        z = rng.standard_normal((b, s["latent"])).astype("float32")
+        fake = g.predict([z, labels], verbose=0, batch_size=b)
+        d.train_on_batch([real, labels], ones * 0.9)
+        d.train_on_batch([fake, labels], zeros)
+        z = rng.standard_normal((b, s["latent"])).astype("float32")
+        return combined.train_on_batch([z, labels], ones)
+
+    return step
+
+
+def ours_step(s, precision, jit, mode):
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        g = Generator(s["size"], 3, s["latent"], s["labels"], width=64, **s["g"])
+        d = Discriminator(s["size"], 3, s["labels"], width=64, **s["d"])
+        d(g(tf.zeros((2, s["latent"])), tf.zeros((2, s["labels"]))), tf.zeros((2, s["labels"])))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    gan = GAN(g, d, seed=0)
+    g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
+    g_opt.build(g.trainable_variables)
+    d_opt.build(d.trainable_variables)
+    rules = dict(real_label_range=(0.9, 1.0), fake_label_range=(0.0, 0.1), label_flip=0.05) if s["smoothing"] else {}
+    gan.compile(g_opt, d_opt, global_batch_size=s["batch"], update_mode=mode, **rules)
+    fn = tf.function(gan.train_step, jit_compile=jit)
+
+    def step(real, labels):
+        return fn((real, labels))["g_loss"]
+
+    return step
+
+
+# ------------------------------------------------------------------------------------------------
+
+
+def contenders(model, variants):
+    s = SPECS[model]
+    out = [("reference (plain Keras, fp32, 2 tapes)", reference_step(s))]
+    for precision, jit, mode in variants:
+        name = f"ours {'fp32' if precision == 'float32' else 'bf16'} {mode}{' XLA' if jit else ''}"
+        out.append((name, ours_step(s, precision, jit, mode)))
+    if model == "homogan128":
+        out.append(("seed style (train_on_batch, predict)", seed_style_step(s)))
+    return out
+
+
+ALL_VARIANTS = [(p, j, m) for p in ("float32", "mixed_bfloat16") for j in (False, True)
+                for m in ("alternating", "simultaneous")]
+
+
+def bench(model, variants, warmup, steps, rounds):
+    s = SPECS[model]
+    rng = np.random.default_rng(1)
+    real = tf.constant(rng.uniform(-1, 1, (s["batch"], s["size"], s["size"], 3)).astype("float32"))
+    labels = tf.constant((rng.random((s["batch"], s["labels"])) > 0.5).astype("float32"))
+    items = contenders(model, variants)
+    for name, step in items:
+        t0 = time.perf_counter()
+        for _ in range(warmup):
+            np.asarray(step(real, labels))
+        print(f"  warm-up {name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    seconds = {name: 0.0 for name, _ in items}
+    per_round = {name: [] for name, _ in items}
+    for r in range(rounds):
+        order = items[r % len(items):] + items[:r % len(items)]
+        for name, step in order:
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                np.asarray(step(real, labels))  # waits for the step
+            dt = time.perf_counter() - t0
+            seconds[name] += dt
+            per_round[name].append(s["batch"] * steps / dt)
+            print(f"    {name}: {per_round[name][-1]:.1f} img/s", flush=True)
+        print(f"  round {r + 1}/{rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
+    ref = seconds[items[0][0]]
+    rows = []
+    for name, _ in items:
+        ips = s["batch"] * steps * rounds / seconds[name]
+        rows.append((name, ips, ref / seconds[name], min(per_round[name]), max(per_round[name])))
+    return rows
+
+
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=("dcgan64", "homogan128", "all"), default="all")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per contender (tracing included)")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per contender per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--quick128", action="store_true",
+                   help="homogan128: only fp32/bf16 × alternating/simultaneous without XLA (XLA compiles take minutes)")
+    args = p.parse_args(argv)
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
+    print(f"CPU {cpu_name()}, {os.cpu_count()} cores, bf16 units: {', '.join(bf16) or 'none'}; "
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"warm-up {args.warmup} steps, timed {args.rounds} rounds × {args.steps} steps per contender")
+    models = ["dcgan64", "homogan128"] if args.model == "all" else [args.model]
+    tables = []
+    for model in models:
+        variants = ALL_VARIANTS
+        if model == "homogan128" and args.quick128:
+            variants = [v for v in ALL_VARIANTS if not v[1]]
+        print(f"{model}: batch {SPECS[model]['batch']}, {SPECS[model]['size']} px, {SPECS[model]['labels']} labels", flush=True)
+        tables.append((model, bench(model, variants, args.warmup, args.steps, args.rounds)))
+    print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    for model, rows in tables:
+        s = SPECS[model]
+        print(f"\n{model} (batch {s['batch']}, {s['size']} px, {s['labels']} labels)")
+        print(f"| {'contender':<40} | img/s | × reference | img/s per round (min–max) |")
+        print(f"|{'-' * 42}|------:|------------:|---------------------------|")
+        for name, ips, ratio, lo, hi in rows:
+            print(f"| {name:<40} | {ips:5.1f} | {ratio:11.2f} | {lo:.1f}–{hi:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
