@@ -1,12 +1,22 @@
-"""Under load: 2,000 tiny training steps with every epoch-end side effect (grid, plots, history,
-checkpoint, TensorBoard) and no growth in memory, figures or open files."""
+"""Under load: 2,040 tiny training steps over 60 epochs with every epoch-end side effect (sample grid,
+plots, history, checkpoint with retention, TensorBoard), and no growth in memory, figures or open files.
 
+Measured while writing this test (tiny config, RSS at each epoch end): RSS rises by about 8 % over
+the first ~28 epochs — one-off caches filling as the plots' axes grow, the same with
+MALLOC_ARENA_MAX=2 or malloc_trim, and absent when the plots are off — then stays flat: +0.3 %
+from epoch 30 to epoch 90. A leak grows without end, so the test compares the second half of the
+run with its start (epoch 30): growth must stay under 5 %.
+"""
+
+import gc
 import os
 
 import pytest
 
 from homogan import callbacks as cb
 from homogan.train import train
+
+EPOCHS = 60
 
 
 def rss_bytes() -> int:
@@ -18,29 +28,33 @@ def open_files() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def live_figures() -> int:
+    from matplotlib.figure import Figure
+
+    gc.collect()
+    return sum(isinstance(o, Figure) for o in gc.get_objects())
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RSS from /proc (Linux)")
 def test_two_thousand_steps_do_not_grow_memory_figures_or_file_handles(tiny_config, monkeypatch):
-    import matplotlib.pyplot as plt
-
     samples = []
     original = cb.HistoryPlots.on_epoch_end
 
     def measure(self, epoch, logs=None):
         original(self, epoch, logs)
-        samples.append((epoch + 1, rss_bytes(), open_files(), len(plt.get_fignums())))
+        samples.append((epoch + 1, rss_bytes(), open_files(), live_figures() if epoch % 10 == 9 else 0))
 
     monkeypatch.setattr(cb.HistoryPlots, "on_epoch_end", measure)
-    config = tiny_config('data.attributes=["Eyeglasses", "Bald"]', "training.batch_size=4",
-                         "training.steps_per_epoch=null", "training.epochs=34", "logging.tensorboard=true",
+    config = tiny_config('data.attributes=["Eyeglasses", "Bald"]', "data.split=all", "training.batch_size=7",
+                         "training.steps_per_epoch=null", f"training.epochs={EPOCHS}", "logging.tensorboard=true",
                          "logging.keep_checkpoints=2")
     result = train(config, echo=lambda *a, **k: None)
-    steps = sum(1 for _ in range(34)) * 60
-    assert result.epochs_done == 34 and steps >= 2000
-    assert len(samples) == 34
-    # Warm-up (tracing, the data cache, first plots) ends within the first epochs; compare after it.
-    baseline = max(s[1] for s in samples[3:6])
-    final = max(s[1] for s in samples[-5:])
-    report = ", ".join(f"{e}: {r / 2**20:.0f} MB/{fd} fds" for e, r, fd, _ in samples[::6])
-    assert final <= baseline * 1.05, f"RSS grew {final / baseline - 1:.1%} ({report})"
-    assert max(s[2] for s in samples[3:]) - samples[3][2] <= 2, f"open files grew ({report})"
-    assert all(s[3] == 0 for s in samples), "matplotlib figures left open"
+    assert result.epochs_done == EPOCHS and len(samples) == EPOCHS
+    assert (240 // 7) * EPOCHS >= 2000
+    half = EPOCHS // 2
+    start = samples[half - 1][1]
+    worst = max(s[1] for s in samples[half:])
+    report = ", ".join(f"epoch {e}: {r / 2**20:.0f} MB, {fd} fds" for e, r, fd, _ in samples[::10])
+    assert worst <= start * 1.05, f"RSS grew {worst / start - 1:.1%} after epoch {half} ({report})"
+    assert max(s[2] for s in samples[half:]) <= samples[half - 1][2] + 2, f"open files grew ({report})"
+    assert all(s[3] == 0 for s in samples), "matplotlib figures left alive"
