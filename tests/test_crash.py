@@ -40,6 +40,14 @@ def signal_at_step(monkeypatch, step: int, signum=signal.SIGINT):
     monkeypatch.setattr(cb.StopOnSignal, "on_train_batch_end", on_train_batch_end)
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """Ctrl-C as in a terminal, also when the tests run where SIGINT is ignored (a background job)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_saves_the_step_and_resume_equals_an_uninterrupted_run(tiny_config, monkeypatch, signum):
     import tensorflow as tf
@@ -84,6 +92,14 @@ def test_signal_in_an_epochs_last_step_finishes_that_epoch(tiny_config, monkeypa
     assert stopped.run.frames()[-1].name == "epoch_0001.png"
 
 
+def test_an_ignored_sigint_stays_ignored(tiny_config, monkeypatch):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal_at_step(monkeypatch, 2)
+    result = train(tiny_config(*SETTINGS, "training.epochs=1"), **QUIET)
+    assert result.interrupted is None and result.epochs_done == 1
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
 def test_signal_after_the_last_step_is_a_finished_run(tiny_config, monkeypatch):
     signal_at_step(monkeypatch, 12)
     result = train(tiny_config(*SETTINGS), **QUIET)
@@ -105,7 +121,9 @@ def cli_args(synthetic_root, out, *extra):
 
 def start(args):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT back to its default: a background job inherits it ignored, and training respects that.
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_rows(history, n, proc, timeout=240):
