@@ -159,7 +159,7 @@ def test_sigkill_at_any_moment_then_resume_has_no_gap(synthetic_root, tmp_path):
     proc = start(base)
     run = None
     for kill, delay in enumerate((0.0, 0.35, 0.8)):
-        history = (run or out) / "history.csv" if run else None
+        history = run / "history.csv" if run else None
         if run is None:
             deadline = time.monotonic() + 120
             while not any(out.glob("*/history.csv")) and time.monotonic() < deadline:
