@@ -18,6 +18,7 @@ from homogan.data import prepared
 from homogan.data.sources import Source, TrainingData
 
 AUTOTUNE = tf.data.AUTOTUNE
+_GRAPH_SEED = 87654321  # TF's own default graph seed: the order is that of a process with no global seed
 
 
 def decode(record: tf.Tensor, *, is_path: bool, crop: int | None, size: int, channels: int) -> tf.Tensor:
@@ -70,6 +71,10 @@ def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, fin
     seed = config.experiment.seed
 
     def epoch(e):
+        # Pin this function graph's own seed: tf.data combines an op seed with the graph-level seed, so
+        # without this the order would also depend on whatever global seed the process set last (and a
+        # global seed of 0 with a tensor op seed crashes TF's get_seed). The order is (seed, epoch) only.
+        tf.random.set_seed(_GRAPH_SEED)
         shuffled = base.shuffle(buffer, seed=e * 1_000_003 + seed, reshuffle_each_iteration=False)
         # repeat(): an image the decoder dropped must not cut the epoch a batch short (Keras would end
         # training on "ran out of data"); without drops the batches are exactly those of one pass.
