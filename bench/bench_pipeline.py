@@ -6,7 +6,8 @@ Usage: python bench/bench_pipeline.py [--data CELEBA_DIR] [--num-images 5000] [-
 For every size it measures, in one process:
 
 * **raw JPEGs**: one first epoch of ``pipeline.make_dataset`` with ``data.prepared: "off"`` (read + decode + crop
-  + resize + shuffle + batch + [-1, 1]; nothing cached yet), in images/s;
+  + resize + shuffle + batch, as uint8: the scaling to [-1, 1] is part of the train step; nothing cached yet),
+  in images/s;
 * **prepare**: ``homogan.data.prepared.prepare`` on the same selection, reported as seconds per 10,000 images;
 * **prepared shards**: the same first epoch, now read from the shards (``data.prepared: "auto"``);
 * **train step**: images/s the default model's train step consumes at that size (the model and update rules of

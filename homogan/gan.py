@@ -31,6 +31,7 @@ import keras
 import tensorflow as tf
 
 from homogan import augment as diffaugment, losses, regularizers
+from homogan.data.pipeline import to_unit_range
 
 #: ``training.update_mode``: see :meth:`GAN.train_step`.
 UPDATE_MODES = ("alternating", "simultaneous")
@@ -402,8 +403,12 @@ class GAN(keras.Model):
     def train_step(self, data):
         """One training step. ``"alternating"``: ``d_steps`` D updates (each on its own real slice and
         fresh fakes), then ``g_steps`` G updates on fresh fakes — 1 + 1 generator forwards at 1:1.
-        ``"simultaneous"``: one generator forward whose fakes feed both losses, then both updates."""
+        ``"simultaneous"``: one generator forward whose fakes feed both losses, then both updates.
+
+        ``data`` is (images, labels); images as the pipeline delivers them (uint8 [0, 255], scaled here,
+        on the device) or as floats already in [-1, 1]."""
         images, labels = data
+        images = to_unit_range(images)
         if self.update_mode == "simultaneous":
             self._track(self.simultaneous_step(images, labels))
             return self._logs()

@@ -168,6 +168,25 @@ def test_same_seed_same_weights():
     assert not all(np.array_equal(a, w.numpy()) for a, w in zip(weights[0], other.generator.weights))
 
 
+@pytest.mark.parametrize("update_mode", ["alternating", "simultaneous"])
+def test_uint8_batches_train_exactly_like_their_float_unit_range(update_mode):
+    """The pipeline delivers uint8 pixels; the step scales them to [-1, 1] itself (x / 127.5 - 1)."""
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    labels = (rng.random((16, 2)) > 0.5).astype("float32")
+    weights = []
+    for x in (pixels, pixels.astype("float32") / 127.5 - 1.0):
+        gan = make_gan(seed=5, update_mode=update_mode)
+        gan.fit(tf.data.Dataset.from_tensor_slices((x, labels)).batch(8), epochs=1, verbose=0)
+        weights.append([w.numpy() for w in gan.generator.weights + gan.discriminator.weights])
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)  # last-ulp rounding of the scaling
+    # ... and pixels misread as [0, 255] floats would have trained something else entirely.
+    wrong = make_gan(seed=5, update_mode=update_mode)
+    wrong.fit(tf.data.Dataset.from_tensor_slices((pixels.astype("float32"), labels)).batch(8), epochs=1, verbose=0)
+    assert not np.allclose(weights[0][-1], wrong.discriminator.weights[-1].numpy())
+
+
 def test_metrics_are_the_documented_names_and_reset_each_epoch():
     gan = make_gan()
     history = gan.fit(dataset(8, 2), epochs=2, verbose=0).history
