@@ -207,7 +207,9 @@ def _dataset(config, source, batch_size: int, train: bool):
 
     ds = pipeline.decoded_images(config, source)
     if train:
-        ds = ds.shuffle(min(source.count, 10000), seed=0, reshuffle_each_iteration=True)
+        # repeat(): fit runs a fixed number of steps per epoch. The decoder may drop a damaged image, so
+        # the dataset's length is unknown to Keras, which otherwise ends epoch 1 on "ran out of data".
+        ds = ds.shuffle(min(source.count, 10000), seed=0, reshuffle_each_iteration=True).repeat()
     ds = ds.map(lambda x, y: (pipeline.to_unit_range(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     if train:
         ds = ds.map(lambda x, y: (tf.image.random_flip_left_right(x, seed=1), y), num_parallel_calls=tf.data.AUTOTUNE)
@@ -231,7 +233,7 @@ def train(config, names: list[str], one_hot: bool, key: str, spec: dict, folder:
         report = keras.callbacks.LambdaCallback(on_epoch_end=lambda ep, logs: echo(
             f"  classifier epoch {ep + 1}/{e.classifier_epochs}: loss {logs['loss']:.4f}"))
         model.fit(_dataset(base, train_source, 64, True), epochs=e.classifier_epochs, verbose=0, callbacks=[report],
-                  shuffle=False)
+                  steps_per_epoch=-(-train_source.count // 64), shuffle=False)
         probs, labels = [], []
         for x, y in _dataset(base, held_source, 256, False):
             probs.append(keras.ops.convert_to_numpy(model(x, training=False)))
