@@ -42,6 +42,21 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+
+def arguments() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", choices=("dcgan64", "homogan128", "all"), default="all")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps per contender (tracing included)")
+    p.add_argument("--steps", type=int, default=3, help="timed steps per contender per round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--quick128", action="store_true",
+                   help="homogan128: only fp32/bf16 × alternating/simultaneous without XLA (XLA compiles take minutes)")
+    return p
+
+
+if __name__ == "__main__":
+    arguments().parse_args()  # --help and bad arguments answer before TensorFlow loads (seconds)
+
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -237,14 +252,7 @@ def cpu_name():
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=("dcgan64", "homogan128", "all"), default="all")
-    p.add_argument("--warmup", type=int, default=2, help="untimed steps per contender (tracing included)")
-    p.add_argument("--steps", type=int, default=3, help="timed steps per contender per round")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--quick128", action="store_true",
-                   help="homogan128: only fp32/bf16 × alternating/simultaneous without XLA (XLA compiles take minutes)")
-    args = p.parse_args(argv)
+    args = arguments().parse_args(argv)
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
     print(f"CPU {cpu_name()}, {os.cpu_count()} cores, bf16 units: {', '.join(bf16) or 'none'}; "

@@ -126,6 +126,18 @@ def test_help_is_available():
         assert r.returncode == 0 and "usage" in r.stdout
 
 
+@pytest.mark.parametrize("script", sorted((ROOT / "bench").glob("bench_*.py")), ids=lambda p: p.name)
+def test_bench_scripts_answer_help_without_loading_tensorflow(script):
+    probe = ("import runpy, sys\n"
+             f"sys.argv = [{str(script)!r}, '--help']\n"
+             "try:\n"
+             f"    runpy.run_path({str(script)!r}, run_name='__main__')\n"
+             "except SystemExit as e:\n"
+             "    print('exit', e.code, 'tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert "usage:" in result.stdout and result.stdout.strip().endswith("exit 0 False"), result.stdout + result.stderr
+
+
 def test_frozen_json_round_trip():
     c = load_config(None, ['data.attributes=["Bald"]'])
     assert from_dict(json.loads(json.dumps(c.to_dict()))) == c
