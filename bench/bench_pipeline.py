@@ -76,21 +76,17 @@ def train_step_speed(config, steps: int, warmup: int) -> tuple[float, float]:
     import keras
 
     from homogan.data import pipeline
-    from homogan.gan import GAN, rules_from_config
-    from homogan.models import build_models
+    from homogan.train import build_gan
 
     tf = import_tensorflow()
-    t = config.training
     source = sources.open_source(config)
     data = sources.training_data(config, source)
     keras.utils.set_random_seed(config.experiment.seed)
-    generator, discriminator = build_models(config, len(data.label_names))
-    gan = GAN(generator, discriminator, seed=config.experiment.seed)
-    g_opt = keras.optimizers.Adam(t.g_optimizer.learning_rate, beta_1=t.g_optimizer.beta_1, beta_2=t.g_optimizer.beta_2)
-    d_opt = keras.optimizers.Adam(t.d_optimizer.learning_rate, beta_1=t.d_optimizer.beta_1, beta_2=t.d_optimizer.beta_2)
-    g_opt.build(generator.trainable_variables)
-    d_opt.build(discriminator.trainable_variables)
-    gan.compile(g_opt, d_opt, **rules_from_config(t), jit_compile=t.jit_compile)
+    keras.mixed_precision.set_global_policy(config.training.precision)
+    try:
+        gan = build_gan(config, len(data.label_names))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
     batch = next(iter(pipeline.make_dataset(config, data, 0, 1)))
     fixed = tf.data.Dataset.from_tensors(batch).repeat()
     gan.fit(fixed, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)  # trace + first steps
@@ -105,7 +101,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a CelebA-layout folder (default: draw synthetic faces)")
     parser.add_argument("--num-images", type=int, default=5000, help="synthetic faces to draw (default 5000)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, help="default: the config's training.batch_size")
     parser.add_argument("--train-steps", type=int, default=20, help="timed train steps per size (default 20)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed train steps first (default 3)")
     parser.add_argument("--config", default=str(REPO / "config.json"),
@@ -130,8 +126,8 @@ def main() -> None:
         config_path = args.config if Path(args.config).is_file() else None
         base = load_config(config_path, data_sets + [
             "data.split=all", "data.filters={}", "data.balance=null", "data.limit=null",
-            f"training.batch_size={args.batch_size}", "training.steps_per_epoch=null", "training.epochs=1",
-            f"evaluation.cache_dir={work / 'cache'}", "logging.progress=none"])
+            "training.steps_per_epoch=null", "training.epochs=1", f"evaluation.cache_dir={work / 'cache'}",
+            "logging.progress=none"] + ([f"training.batch_size={args.batch_size}"] if args.batch_size else []))
         rows = []
         for size in args.sizes:
             config = with_data(base, image_size=size)
@@ -153,7 +149,7 @@ def main() -> None:
             rows.append((size, raw, shards, step, per_10k, raw_cpu, shards_cpu, step_cpu))
             shutil.rmtree(folder)
         print()
-        print(f"images: {n} per epoch ({'synthetic' if args.data is None else args.data}), batch {args.batch_size}, "
+        print(f"images: {n} per epoch ({'synthetic' if args.data is None else args.data}), batch {base.training.batch_size}, "
               f"model of {config_path or 'built-in defaults'}; {load()} at the end")
         print("wall-clock img/s, and in brackets CPU ms per image (all threads; 1000 / it = img/s per busy core)")
         print("| size | raw JPEGs, 1st epoch | prepared shards, 1st epoch | train step | shards / step "

@@ -161,8 +161,6 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
 
     from homogan import callbacks as cb
     from homogan.data import pipeline
-    from homogan.gan import GAN, rules_from_config
-    from homogan.models import Generator, build_models
 
     keras.utils.set_random_seed(config.experiment.seed)
     keras.mixed_precision.set_global_policy(t.precision)
@@ -192,24 +190,9 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
 
     num_labels = len(data.label_names)
     with strategy.scope():
-        generator, discriminator = build_models(config, num_labels)
-        ema = None
-        if t.ema_decay is not None:
-            ema = Generator(**{k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")},
-                            name="ema_generator")
-            ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, num_labels)))
-            ema.set_weights(generator.get_weights())
-        gan = GAN(generator, discriminator, ema_generator=ema, seed=config.experiment.seed)
-
-        def adam(o):
-            opt = keras.optimizers.Adam(o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
-            return keras.optimizers.LossScaleOptimizer(opt) if t.precision == "mixed_float16" else opt
-
-        g_opt, d_opt = adam(t.g_optimizer), adam(t.d_optimizer)
-        # Built inside the scope, before fit: lazily created slots fail inside a distributed step.
-        g_opt.build(generator.trainable_variables)
-        d_opt.build(discriminator.trainable_variables)
-        gan.compile(g_opt, d_opt, **rules_from_config(t), jit_compile=t.jit_compile)
+        gan = build_gan(config, num_labels)
+        generator, discriminator, ema = gan.generator, gan.discriminator, gan.ema_generator
+        g_opt, d_opt = gan.g_optimizer, gan.d_optimizer
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         parts = dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
                      rng=gan.seed_generator.state, last_g_loss=gan.last_g_loss, epoch=epoch_var)
@@ -325,6 +308,36 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         echo(f"done: {done} epochs; open {run.samples} and {run.gif.name}, plots losses.png / accuracy.png, "
              f"`tensorboard --logdir {run.path.parent}`")
     return TrainResult(run, done, history.rows, nonfinite.problem)
+
+
+def build_gan(config: Config, num_labels: int):
+    """The compiled GAN exactly as training runs it — G, D, the EMA copy, both optimizers (built) and the
+    update rules of ``config`` — under the current mixed-precision policy and distribution scope."""
+    import keras
+
+    from homogan.gan import GAN, rules_from_config
+    from homogan.models import Generator, build_models
+
+    t = config.training
+    generator, discriminator = build_models(config, num_labels)
+    ema = None
+    if t.ema_decay is not None:
+        ema = Generator(**{k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")},
+                        name="ema_generator")
+        ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, num_labels)))
+        ema.set_weights(generator.get_weights())
+    gan = GAN(generator, discriminator, ema_generator=ema, seed=config.experiment.seed)
+
+    def adam(o):
+        opt = keras.optimizers.Adam(o.learning_rate, beta_1=o.beta_1, beta_2=o.beta_2)
+        return keras.optimizers.LossScaleOptimizer(opt) if t.precision == "mixed_float16" else opt
+
+    g_opt, d_opt = adam(t.g_optimizer), adam(t.d_optimizer)
+    # Built before fit (inside the strategy scope): lazily created slots fail inside a distributed step.
+    g_opt.build(generator.trainable_variables)
+    d_opt.build(discriminator.trainable_variables)
+    gan.compile(g_opt, d_opt, **rules_from_config(t), jit_compile=t.jit_compile)
+    return gan
 
 
 def _save_interrupted(stop, checkpoint, run, epoch_var, gan, steps_per_epoch, lg, echo) -> None:
