@@ -161,3 +161,51 @@ def test_logits_stay_float32_under_mixed_precision_with_spectral_norm(conditioni
         keras.mixed_precision.set_global_policy("float32")
     assert keras.backend.standardize_dtype(logits.dtype) == "float32"
     assert aux is None or keras.backend.standardize_dtype(aux.dtype) == "float32"
+
+
+def test_fused_batch_norm_matches_keras_batch_norm_forward_backward_and_moving_stats():
+    """blocks.BatchNormalization trains with TF's fused kernel: it must compute what Keras's layer
+    computes — outputs, gradients for x, gamma and beta, and the moving averages (biased variance)."""
+    import tensorflow as tf
+
+    from homogan.models.blocks import BatchNormalization
+
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(2.0, 3.0, (8, 5, 5, 6)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(8, 5, 5, 6)).astype("float32"))
+    results = []
+    for layer in (keras.layers.BatchNormalization(momentum=0.9), BatchNormalization(momentum=0.9)):
+        layer.build(x.shape)
+        layer.gamma.assign(np.linspace(0.5, 1.5, 6, dtype="float32"))
+        layer.beta.assign(np.linspace(-1, 1, 6, dtype="float32"))
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True)
+            loss = tf.reduce_sum(y * upstream)
+        grads = tape.gradient(loss, [x, layer.gamma, layer.beta])
+        results.append([y, *grads, layer.moving_mean, layer.moving_variance, layer(x, training=False)])
+    names = ["output", "dx", "dgamma", "dbeta", "moving_mean", "moving_variance", "inference output"]
+    for name, a, b in zip(names, *results):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4, err_msg=name)
+    assert not np.allclose(np.asarray(results[0][5]), 1.0)  # the moving variance did move
+
+
+def test_fused_batch_norm_runs_in_bfloat16_with_float32_statistics():
+    import tensorflow as tf
+
+    from homogan.models.blocks import BatchNormalization
+
+    x = tf.random.stateless_normal((4, 8, 8, 3), seed=(1, 2)) * 2 + 1
+    layer = BatchNormalization(dtype="mixed_bfloat16")
+    y = layer(tf.cast(x, tf.bfloat16), training=True)
+    reference = keras.layers.BatchNormalization()(x, training=True)
+    assert y.dtype == tf.bfloat16 and layer.moving_mean.dtype == "float32"
+    np.testing.assert_allclose(np.asarray(tf.cast(y, tf.float32)), np.asarray(reference), atol=0.05)
+
+
+def test_models_use_the_fused_batch_norm():
+    from homogan.models.blocks import BatchNormalization
+
+    g, d = Generator(32, 3, 8, 0, width=4), Discriminator(32, 3, 0, width=4)
+    assert any(isinstance(layer, BatchNormalization) for layer in g.blocks)
+    assert any(isinstance(layer, BatchNormalization) for layer in d.blocks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import keras
+import tensorflow as tf
 
 
 def num_blocks(image_size: int) -> int:
@@ -22,6 +23,38 @@ def maybe_spectral(layer: keras.layers.Layer, spectral_norm: bool) -> keras.laye
     head) stays float32 under mixed precision instead of being cast back to the input's dtype.
     """
     return keras.layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
+
+
+@keras.saving.register_keras_serializable(package="homogan")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras's batch normalisation, trained with TensorFlow's fused kernel.
+
+    Why: under mixed precision Keras 3 casts every bf16/fp16 activation map to float32, then computes
+    the moments and the normalisation as separate element-wise ops — forward and backward, over the
+    largest tensors of a DCGAN. ``FusedBatchNormV3`` reads the low-precision map directly (statistics
+    and scale/offset in float32) and has a fused gradient. Same weights, config, epsilon and
+    moving-average rule (biased batch variance, as Keras); inference, masks, renorm and other
+    layouts are left to Keras's own ``call``.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        fusable = (training and self.trainable and mask is None and not self.renorm and len(inputs.shape) == 4
+                   and self.axis in (-1, 3) and inputs.dtype in (tf.float32, tf.bfloat16, tf.float16))
+        if not fusable:
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones((channels,), tf.float32)
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros((channels,), tf.float32)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True)
+        # The kernel returns the Bessel-corrected variance for running averages; Keras averages the
+        # biased one (what the batch was normalised with).
+        n = tf.cast(tf.reduce_prod(tf.shape(inputs)[:-1]), tf.float32)
+        variance = variance * (n - 1.0) / n
+        self.moving_mean.assign(self.moving_mean * self.momentum + tf.cast(mean, self.moving_mean.dtype) * (1.0 - self.momentum))
+        self.moving_variance.assign(self.moving_variance * self.momentum
+                                    + tf.cast(variance, self.moving_variance.dtype) * (1.0 - self.momentum))
+        return tf.cast(outputs, self.compute_dtype)
 
 
 def activation(name: str, leaky_alpha: float) -> keras.layers.Layer:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from homogan.models.blocks import activation as make_activation, label_maps, maybe_spectral, num_blocks
+from homogan.models.blocks import (BatchNormalization, activation as make_activation, label_maps, maybe_spectral,
+                                   num_blocks)
 
 CONDITIONING = ("concat", "projection", "acgan")
 
@@ -74,7 +75,7 @@ class Discriminator(keras.Model):
                                                                  use_bias=i == 0 or normalization == "none"),
                                              spectral_norm))
                 if i > 0 and normalization == "batch":
-                    layers.append(keras.layers.BatchNormalization(momentum=0.9))
+                    layers.append(BatchNormalization(momentum=0.9))
                 elif i > 0 and normalization == "layer":
                     layers.append(keras.layers.LayerNormalization(axis=(-3, -2, -1)))
                 layers.append(make_activation(activation, leaky_alpha))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from homogan.models.blocks import activation as make_activation, maybe_spectral, num_blocks
+from homogan.models.blocks import BatchNormalization, activation as make_activation, maybe_spectral, num_blocks
 
 
 class Generator(keras.Model):
@@ -55,7 +55,7 @@ class Generator(keras.Model):
 
         def norm_act():
             if batch_norm:
-                layers.append(keras.layers.BatchNormalization(momentum=0.9))
+                layers.append(BatchNormalization(momentum=0.9))
             layers.append(make_activation(activation, leaky_alpha))
 
         if stem == "dense":
