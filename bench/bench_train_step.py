@@ -1,7 +1,7 @@
 """Train-step throughput (images/s): homogan's GAN step beside a plain-Keras reference, same process.
 
     python bench/bench_train_step.py                       # both models, default rounds
-    python bench/bench_train_step.py --model dcgan64 --rounds 4 --steps 3
+    python bench/bench_train_step.py --model dcgan64 --no-xla --steps 10 --rounds 3
 
 Models:
   dcgan64    standard unconditional DCGAN-64 (Radford widths: G 512→256→128→64, D 64→128→256→512,
@@ -27,7 +27,9 @@ Contenders per model, each timed on the same in-memory batch (no input pipeline)
              train_on_batch for G.
 
 Every round runs every contender for --steps steps (order rotated per round) so that machine load
-hits all of them alike; the table gives images/s over all rounds and the ratio to the reference.
+hits all of them alike. The table gives images/s over all rounds, the ratio of totals to the
+reference, and the median of the per-round ratios (each against the reference's time in the same
+round), which a single disturbed round cannot move.
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ def arguments() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=("dcgan64", "homogan128", "all"), default="all")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per contender (tracing included)")
-    p.add_argument("--steps", type=int, default=3, help="timed steps per contender per round")
+    p.add_argument("--steps", type=int, default=8,
+                   help="timed steps per contender per round (windows under ~5 s move by ±15 %% on a busy CPU)")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--quick128", action="store_true",
-                   help="homogan128: only fp32/bf16 × alternating/simultaneous without XLA (XLA compiles take minutes)")
+    p.add_argument("--no-xla", action="store_true",
+                   help="leave out the XLA (jit_compile) contenders: on CPU they are slower and compile for minutes")
     return p
 
 
@@ -233,11 +236,13 @@ def bench(model, variants, warmup, steps, rounds):
             per_round[name].append(s["batch"] * steps / dt)
             print(f"    {name}: {per_round[name][-1]:.1f} img/s", flush=True)
         print(f"  round {r + 1}/{rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
-    ref = seconds[items[0][0]]
+    ref_name = items[0][0]
     rows = []
     for name, _ in items:
         ips = s["batch"] * steps * rounds / seconds[name]
-        rows.append((name, ips, ref / seconds[name], min(per_round[name]), max(per_round[name])))
+        paired = float(np.median([a / b for a, b in zip(per_round[name], per_round[ref_name])]))
+        rows.append((name, ips, seconds[ref_name] / seconds[name], paired,
+                     min(per_round[name]), max(per_round[name])))
     return rows
 
 
@@ -262,19 +267,17 @@ def main(argv=None):
     models = ["dcgan64", "homogan128"] if args.model == "all" else [args.model]
     tables = []
     for model in models:
-        variants = ALL_VARIANTS
-        if model == "homogan128" and args.quick128:
-            variants = [v for v in ALL_VARIANTS if not v[1]]
+        variants = [v for v in ALL_VARIANTS if not (args.no_xla and v[1])]
         print(f"{model}: batch {SPECS[model]['batch']}, {SPECS[model]['size']} px, {SPECS[model]['labels']} labels", flush=True)
         tables.append((model, bench(model, variants, args.warmup, args.steps, args.rounds)))
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for model, rows in tables:
         s = SPECS[model]
         print(f"\n{model} (batch {s['batch']}, {s['size']} px, {s['labels']} labels)")
-        print(f"| {'contender':<40} | img/s | × reference | img/s per round (min–max) |")
-        print(f"|{'-' * 42}|------:|------------:|---------------------------|")
-        for name, ips, ratio, lo, hi in rows:
-            print(f"| {name:<40} | {ips:5.1f} | {ratio:11.2f} | {lo:.1f}–{hi:.1f} |")
+        print(f"| {'contender':<40} | img/s | × reference | median × per round | img/s per round (min–max) |")
+        print(f"|{'-' * 42}|------:|------------:|-------------------:|---------------------------|")
+        for name, ips, ratio, paired, lo, hi in rows:
+            print(f"| {name:<40} | {ips:5.1f} | {ratio:11.2f} | {paired:18.2f} | {lo:.1f}–{hi:.1f} |")
 
 
 if __name__ == "__main__":
