@@ -102,6 +102,23 @@ MIRRORED_SCRIPT = textwrap.dedent('''
     local = lambda v: [t.numpy().tolist() for t in mirrored.experimental_local_results(v)]
     out["draws"] = dict(z=local(first[0]), z_next=local(second[0]), real_t=local(first[1]), plain_z=local(first[2]),
                         state=gan.seed_generator.state.numpy().tolist())
+
+    # The networks' own random layers: G's Gaussian noise and D's dropout, on identical inputs per
+    # replica (no batch norm, so nothing else differs between replicas), and Keras's own noise layer.
+    with mirrored.scope():
+        noisy_g = Generator(16, 3, LATENT, LABELS, width=8, batch_norm=False, noise_stddev=0.5)
+        dropout_d = Discriminator(16, 3, LABELS, width=8, normalization="none", dropout=0.5)
+        keras_noise = keras.layers.GaussianNoise(0.5, seed=5)
+    z_in, y_in = tf.ones((4, LATENT)), tf.ones((4, LABELS))
+
+    @tf.function
+    def layers():
+        def per_replica():
+            return (noisy_g(z_in, y_in, training=True), dropout_d(tf.ones((4, 16, 16, 3)), y_in, training=True),
+                    keras_noise(tf.zeros((4, 6)), training=True), noisy_g(z_in, y_in, training=False))
+        return mirrored.run(per_replica)
+
+    out["layers"] = dict(zip(("g_noise", "d_dropout", "keras_noise", "g_inference"), (local(v) for v in layers())))
     one = GAN(Generator(16, 3, LATENT, LABELS, width=8), Discriminator(16, 3, LABELS, width=8), seed=5)
     out["draws"]["one_device_z"] = one.sample_latent(4).numpy().tolist()
     out["draws"]["one_device_plain_z"] = keras.random.normal((4, LATENT), seed=keras.random.SeedGenerator(5)).numpy().tolist()
@@ -174,6 +191,21 @@ def test_replicas_draw_different_latents_and_targets(mirrored_results):
     assert r["state"] == [5, 6]  # 2 calls × 3 draws (real targets, flips, z), counted once for both replicas
 
 
+def test_noise_and_dropout_differ_per_replica(mirrored_results):
+    """G's Gaussian noise and D's dropout draw independently on each replica: two replicas given the
+    same inputs get different outputs in training (the same at inference). Keras's own
+    ``GaussianNoise`` gives every replica the same noise — why the networks use
+    ``homogan.models.blocks.GaussianNoise``/``Dropout`` (asserted so a change in Keras shows up)."""
+    r = mirrored_results["layers"]
+    g0, g1 = (np.array(v) for v in r["g_noise"])
+    assert g0.shape == (4, 16, 16, 3) and np.abs(g0 - g1).max() > 1e-3
+    d0, d1 = (np.array(v) for v in r["d_dropout"])
+    assert np.abs(d0 - d1).max() > 1e-4
+    np.testing.assert_array_equal(*(np.array(v) for v in r["g_inference"]))
+    k0, k1 = (np.array(v) for v in r["keras_noise"])
+    assert np.abs(k0).max() > 0.1 and np.array_equal(k0, k1)
+
+
 def _free_ports(n):
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
@@ -184,25 +216,15 @@ def _free_ports(n):
     return ports
 
 
-def test_multi_worker_two_local_processes_write_one_run_folder(synthetic_root, tmp_path):
-    """Two worker processes on 127.0.0.1 (TF_CONFIG each) train 2 steps with
-    ``training.distribute=multi_worker`` via ``python -m homogan train``: exactly one run folder (the
-    chief's, worker 0) with a checkpoint after 2 G and 2 D updates; worker 1's scratch folder is gone."""
+def _run_workers(argv, temps):
+    """``python -m homogan train ARGV`` as 2 local workers (TF_CONFIG each, TMPDIR per worker); both must exit 0."""
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
-    runs = tmp_path / "runs"
-    args = [f"data.root={synthetic_root}", "data.synthetic_images=240", "data.image_size=32", "model.latent_dim=16",
-            "model.generator.width=8", "model.discriminator.width=8", "training.batch_size=8", "training.epochs=1",
-            "training.steps_per_epoch=2", f"experiment.output_dir={runs}", "logging.progress=none",
-            "logging.tensorboard=false", "logging.gif=false", "training.distribute=multi_worker"]
-    procs, temps = [], []
-    for i in range(2):
-        temp = tmp_path / f"tmp{i}"
-        temp.mkdir()
-        temps.append(temp)
+    procs = []
+    for i, temp in enumerate(temps):
         env = dict(os.environ, TMPDIR=str(temp), TF_CPP_MIN_LOG_LEVEL="3",
                    TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}))
-        procs.append(subprocess.Popen([sys.executable, "-m", "homogan", "train", *[a for kv in args for a in ("--set", kv)]],
-                                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen([sys.executable, "-m", "homogan", "train", *argv], cwd=ROOT, env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     outputs = []
     try:
         for p in procs:
@@ -213,19 +235,46 @@ def test_multi_worker_two_local_processes_write_one_run_folder(synthetic_root, t
                 p.kill()
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 0, err[-3000:]
+    return [out for out, _ in outputs]
+
+
+def _optimizer_iterations(checkpoint):
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(checkpoint))
+    return sorted(int(reader.get_tensor(k)) for k in reader.get_variable_to_shape_map()
+                  if k.endswith("iterations/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def test_multi_worker_two_local_processes_write_one_run_folder_and_resume(synthetic_root, tmp_path):
+    """Two worker processes on 127.0.0.1 (TF_CONFIG each) train 2 steps with
+    ``training.distribute=multi_worker`` via ``python -m homogan train``: exactly one run folder (the
+    chief's, worker 0) with a checkpoint after 2 G and 2 D updates; worker 1's scratch folder is gone.
+    Then both resume that folder (``--resume``, 2 epochs): the same folder continues from the saved
+    step counts to 4 G and 4 D updates, and no second folder appears."""
+    runs = tmp_path / "runs"
+    sets = [f"data.root={synthetic_root}", "data.synthetic_images=240", "data.image_size=32", "model.latent_dim=16",
+            "model.generator.width=8", "model.discriminator.width=8", "training.batch_size=8", "training.epochs=1",
+            "training.steps_per_epoch=2", f"experiment.output_dir={runs}", "logging.progress=none",
+            "logging.tensorboard=false", "logging.gif=false", "training.distribute=multi_worker"]
+    argv = [a for kv in sets for a in ("--set", kv)]
+    temps = [tmp_path / f"tmp{i}" for i in range(2)]
+    for temp in temps:
+        temp.mkdir()
+    _run_workers(argv, temps)
     folders = list(runs.iterdir())
     assert len(folders) == 1, folders
     run = folders[0]
     assert (run / "config.json").is_file() and (run / "history.csv").is_file()
     assert len((run / "history.csv").read_text().strip().splitlines()) == 2  # header + epoch 1
     assert [list(t.iterdir()) for t in temps] == [[], []]  # the non-chief's scratch run was removed
+    assert _optimizer_iterations(run / "checkpoints" / "epoch_0001") == [2, 2]  # g_optimizer and d_optimizer
 
-    import tensorflow as tf
-
-    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "epoch_0001"))
-    iterations = {k: int(reader.get_tensor(k)) for k in reader.get_variable_to_shape_map()
-                  if k.endswith("iterations/.ATTRIBUTES/VARIABLE_VALUE")}
-    assert sorted(iterations.values()) == [2, 2], iterations  # g_optimizer and d_optimizer
+    _run_workers(["--resume", str(run), *argv, "--set", "training.epochs=2"], temps)
+    assert list(runs.iterdir()) == [run]
+    assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + epochs 1 and 2
+    assert _optimizer_iterations(run / "checkpoints" / "epoch_0002") == [4, 4]
+    assert [list(t.iterdir()) for t in temps] == [[], []]
 
 
 def test_tpu_without_a_tpu_is_a_one_line_error():

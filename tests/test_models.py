@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from homogan.models import Discriminator, Generator
+from homogan.models.blocks import Dropout, GaussianNoise
 
 
 @pytest.mark.parametrize("size", [32, 64, 128])
@@ -39,7 +40,7 @@ def test_generator_knobs(knobs):
     layers = g.blocks
     assert any(isinstance(layer, keras.layers.BatchNormalization) for layer in layers) == knobs["batch_norm"]
     assert any(isinstance(layer, keras.layers.SpectralNormalization) for layer in layers) == knobs["spectral_norm"]
-    assert any(isinstance(layer, keras.layers.GaussianNoise) for layer in layers) == (knobs["noise_stddev"] > 0)
+    assert any(isinstance(layer, GaussianNoise) for layer in layers) == (knobs["noise_stddev"] > 0)
     assert any(isinstance(layer, keras.layers.UpSampling2D) for layer in layers) == (knobs["upsample"] == "upsample_conv")
     assert isinstance(layers[-1], keras.layers.Activation) and layers[-1].dtype_policy.name == "float32"
 
@@ -55,8 +56,8 @@ def test_discriminator_knobs_and_no_norm_in_first_layer(normalization, extras):
     norm = {"batch": keras.layers.BatchNormalization, "layer": keras.layers.LayerNormalization}.get(normalization)
     if norm:
         assert sum(isinstance(layer, norm) for layer in d.blocks) == 3  # 4 blocks, all but the first
-    assert any(isinstance(layer, keras.layers.Dropout) for layer in d.blocks) == ("dropout" in extras)
-    assert not any(isinstance(layer, keras.layers.GaussianNoise) for layer in d.layers)  # noise is a training rule
+    assert any(isinstance(layer, Dropout) for layer in d.blocks) == ("dropout" in extras)
+    assert not any(isinstance(layer, (GaussianNoise, keras.layers.GaussianNoise)) for layer in d.layers)  # noise is a training rule
 
 
 def test_widths_double_and_cap():
@@ -209,3 +210,28 @@ def test_models_use_the_fused_batch_norm():
     g, d = Generator(32, 3, 8, 0, width=4), Discriminator(32, 3, 0, width=4)
     assert any(isinstance(layer, BatchNormalization) for layer in g.blocks)
     assert any(isinstance(layer, BatchNormalization) for layer in d.blocks)
+
+
+def test_noise_and_dropout_layers_match_keras_on_one_device():
+    """blocks.GaussianNoise/Dropout (per-replica draws under tf.distribute, tested in
+    test_distribute) draw on one device exactly what Keras's layers draw for the same seed, are the
+    identity at inference, keep their config, and are what the networks use."""
+    import tensorflow as tf
+
+    x = tf.ones((64, 32))
+    for ours, theirs in ((GaussianNoise(0.3, seed=4), keras.layers.GaussianNoise(0.3, seed=4)),
+                         (Dropout(0.25, seed=4), keras.layers.Dropout(0.25, seed=4))):
+        first = np.asarray(ours(x, training=True))
+        np.testing.assert_array_equal(first, np.asarray(theirs(x, training=True)))
+        assert not np.array_equal(first, np.asarray(ours(x, training=True)))  # fresh draws per call
+        np.testing.assert_array_equal(np.asarray(ours(x, training=False)), np.asarray(x))
+        clone = type(ours).from_config(ours.get_config())
+        assert clone.get_config() == ours.get_config()
+    noise = np.asarray(GaussianNoise(0.3, seed=1)(tf.zeros((200, 100)), training=True))
+    assert abs(noise.std() - 0.3) < 0.01
+    kept = np.asarray(Dropout(0.25, seed=1)(tf.ones((200, 100)), training=True))
+    assert abs((kept == 0).mean() - 0.25) < 0.01 and np.allclose(kept[kept > 0], 1 / 0.75)
+    g = Generator(32, 3, 8, 0, width=4, noise_stddev=0.1)
+    d = Discriminator(32, 3, 0, width=4, dropout=0.2)
+    assert any(isinstance(layer, GaussianNoise) for layer in g.blocks)
+    assert any(isinstance(layer, Dropout) for layer in d.blocks)

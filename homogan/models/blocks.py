@@ -7,6 +7,8 @@ import math
 import keras
 import tensorflow as tf
 
+from homogan.seeds import ReplicaSeedGenerator
+
 
 def num_blocks(image_size: int) -> int:
     """Resolution steps between the 4x4 map and ``image_size`` (64 px → 4)."""
@@ -55,6 +57,64 @@ class BatchNormalization(keras.layers.BatchNormalization):
         self.moving_variance.assign(self.moving_variance * self.momentum
                                     + tf.cast(variance, self.moving_variance.dtype) * (1.0 - self.momentum))
         return tf.cast(outputs, self.compute_dtype)
+
+
+class _ReplicaRandomLayer(keras.layers.Layer):
+    """A weightless layer that perturbs its input in training (``perturb``, drawing from a
+    :class:`~homogan.seeds.ReplicaSeedGenerator`) and is the identity at inference.
+
+    Why not Keras's ``GaussianNoise``/``Dropout``: their ``SeedGenerator`` state is one mirrored
+    variable, so under ``MirroredStrategy`` every replica draws the *same* noise or mask for its slice
+    of the batch (measured in ``tests/test_distribute.py``). The replica seed generator folds the
+    replica id into each draw; on one device the draws are exactly Keras's for the same seed.
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = ReplicaSeedGenerator(seed)
+        self.supports_masking = True
+        self.built = True  # no weights
+
+    def call(self, inputs, training=False):
+        return self.perturb(inputs) if training else inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="homogan")
+class GaussianNoise(_ReplicaRandomLayer):
+    """Additive N(0, stddev²) noise in training, as ``keras.layers.GaussianNoise``, drawn per replica."""
+
+    def __init__(self, stddev: float, seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.stddev = stddev
+
+    def perturb(self, inputs):
+        return inputs + keras.random.normal(keras.ops.shape(inputs), stddev=self.stddev, dtype=self.compute_dtype,
+                                            seed=self.seed_generator)
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev}
+
+
+@keras.saving.register_keras_serializable(package="homogan")
+class Dropout(_ReplicaRandomLayer):
+    """Inverted dropout in training, as ``keras.layers.Dropout``, with its own mask per replica."""
+
+    def __init__(self, rate: float, seed=None, **kwargs):
+        super().__init__(seed, **kwargs)
+        self.rate = rate
+
+    def perturb(self, inputs):
+        return keras.random.dropout(inputs, self.rate, seed=self.seed_generator)
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
 
 
 def activation(name: str, leaky_alpha: float) -> keras.layers.Layer:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from homogan.models.blocks import (BatchNormalization, activation as make_activation, label_maps, maybe_spectral,
-                                   num_blocks)
+from homogan.models.blocks import (BatchNormalization, Dropout, activation as make_activation, label_maps,
+                                   maybe_spectral, num_blocks)
 
 CONDITIONING = ("concat", "projection", "acgan")
 
@@ -80,7 +80,7 @@ class Discriminator(keras.Model):
                     layers.append(keras.layers.LayerNormalization(axis=(-3, -2, -1)))
                 layers.append(make_activation(activation, leaky_alpha))
             if dropout > 0:
-                layers.append(keras.layers.Dropout(dropout))
+                layers.append(Dropout(dropout))
         layers.append(keras.layers.Flatten())
         self.blocks = layers
         self.head = maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import keras
 
-from homogan.models.blocks import BatchNormalization, activation as make_activation, maybe_spectral, num_blocks
+from homogan.models.blocks import (BatchNormalization, GaussianNoise, activation as make_activation, maybe_spectral,
+                                   num_blocks)
 
 
 class Generator(keras.Model):
@@ -73,7 +74,7 @@ class Generator(keras.Model):
                 layers.append(maybe_spectral(keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm), sn))
                 norm_act()
             if noise_stddev > 0:
-                layers.append(keras.layers.GaussianNoise(noise_stddev))
+                layers.append(GaussianNoise(noise_stddev))
         layers += self._upsample(upsample, channels, kernel_size, use_bias=True, sn=sn)
         # The output in float32 even under mixed precision: tanh saturates badly in low precision.
         layers.append(keras.layers.Activation("tanh", dtype="float32"))
