@@ -138,6 +138,21 @@ def test_bench_scripts_answer_help_without_loading_tensorflow(script):
     assert "usage:" in result.stdout and result.stdout.strip().endswith("exit 0 False"), result.stdout + result.stderr
 
 
+def test_train_step_bench_times_the_configured_step_and_its_variants():
+    """``bench_train_step.py --model config`` times the step training builds from a config: with
+    d_steps 2 (a batch of 2 × batch_size) only the alternating variants exist, the configured one first."""
+    sets = ["data.image_size=32", "model.generator.width=8", "model.discriminator.width=8", "training.batch_size=4",
+            "training.d_steps=2", "training.update_mode=alternating"]
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_train_step.py"), "--model", "config", "--no-xla",
+                             "--warmup", "1", "--steps", "1", "--rounds", "1", *[a for kv in sets for a in ("--set", kv)]],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = result.stdout.split("(batch 8, 32 px, 3 labels)")[1]
+    rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| ") and "contender" not in line]
+    assert [r[0].strip() for r in rows] == ["as configured: mixed_bfloat16 alternating", "fp32 alternating"]
+    assert float(rows[0][2]) == 1.0 and all(float(r[1]) > 0 for r in rows)
+
+
 def test_frozen_json_round_trip():
     c = load_config(None, ['data.attributes=["Bald"]'])
     assert from_dict(json.loads(json.dumps(c.to_dict()))) == c
