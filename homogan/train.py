@@ -202,16 +202,24 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         # `blocks`) are not tf.train.Checkpoint dependencies, so without these lists a checkpoint held only
         # what the optimizers track (trainable weights) — no batch-norm statistics and no EMA generator.
         parts.update(network_weights(generator, discriminator, ema))
+        layer_rng = random_layer_states(generator, discriminator)
+        if layer_rng:
+            parts["layer_rng"] = layer_rng
         checkpoint = tf.train.Checkpoint(**parts)
         initial_epoch = 0
         if resume is not None:
             latest = str(checkpoints.latest(run.checkpoints))
-            reader = checkpoint
-            if not any(k.startswith("generator_weights/") for k in tf.train.load_checkpoint(latest).get_variable_to_shape_map()):
+            saved = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+            readable = dict(parts)
+            if not any(k.startswith("generator_weights/") for k in saved):
                 # Written before checkpoints listed every weight (network_weights): restore what it holds.
-                reader = tf.train.Checkpoint(**{k: v for k, v in parts.items() if not k.endswith("_weights")})
+                readable = {k: v for k, v in readable.items() if not k.endswith("_weights")}
                 echo(f"note: {latest} predates full-weight checkpoints: batch-norm statistics"
                      f"{' and the EMA generator' if ema is not None else ''} start afresh")
+            if layer_rng and not any(k.startswith("layer_rng/") for k in saved):
+                del readable["layer_rng"]
+                echo(f"note: {latest} predates saved noise/dropout states: those draws restart from the seed")
+            reader = checkpoint if readable.keys() == parts.keys() else tf.train.Checkpoint(**readable)
             reader.read(latest).assert_existing_objects_matched()
             initial_epoch = int(epoch_var.numpy())
     # An interrupted run saved the state after `resume_step` steps of the next epoch, and its metric sums.
@@ -390,6 +398,19 @@ def _evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo) -> lis
 
     return [cb.Evaluation(lambda: Evaluator(config, data.label_names, echo=echo), e.every_epochs,
                           config.training.epochs, e.best_metric, checkpoint, run.checkpoints, epoch_var)]
+
+
+def random_layer_states(*networks) -> list:
+    """The seed states of the networks' random layers (G's Gaussian noise, D's dropout), by position.
+
+    ``Layer.weights`` leaves seed generators out, so checkpoints hold them separately (``layer_rng``):
+    without them a resumed run would replay those layers' draws from step 0 instead of continuing.
+    """
+    states = []
+    for net in networks:
+        weights = {id(w) for w in net.weights}
+        states += [v for v in net.variables if id(v) not in weights]
+    return states
 
 
 def network_weights(generator, discriminator=None, ema=None) -> dict:

@@ -54,26 +54,42 @@ def checkpoint_tensors(run_dir):
 
 
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config):
+    """Also with G's Gaussian noise and D's dropout: their seed states are in the checkpoint
+    (``layer_rng``), so the resumed run continues their draws instead of replaying step 0's."""
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()
     quiet = dict(echo=lambda *a, **k: None)
-    straight = train(tiny_config('data.attributes=["Bald"]', "training.label_flip=0.1",
-                                 "training.real_label_range=[0.8, 1.0]"), **quiet)
-    first = train(tiny_config('data.attributes=["Bald"]', "training.label_flip=0.1",
-                              "training.real_label_range=[0.8, 1.0]", "training.epochs=1"), **quiet)
-    resumed = train(tiny_config('data.attributes=["Bald"]', "training.label_flip=0.1",
-                                "training.real_label_range=[0.8, 1.0]"), resume=first.run.path, **quiet)
+    rules = ('data.attributes=["Bald"]', "training.label_flip=0.1", "training.real_label_range=[0.8, 1.0]",
+             "model.generator.noise_stddev=0.1", "model.discriminator.dropout=0.2")
+    straight = train(tiny_config(*rules), **quiet)
+    first = train(tiny_config(*rules, "training.epochs=1"), **quiet)
+    resumed = train(tiny_config(*rules), resume=first.run.path, **quiet)
     assert resumed.run.path == first.run.path and resumed.epochs_done == 2
     assert [r["epoch"] for r in history_rows(first.run)] == ["1", "2"]
     a, b = checkpoint_tensors(straight.run.path), checkpoint_tensors(first.run.path)
     assert a.keys() == b.keys() and len(a) > 50
-    assert any("g_optimizer" in k for k in a) and any("rng" in k for k in a)
+    assert any("g_optimizer" in k for k in a) and any("rng" in k for k in a) and any("layer_rng" in k for k in a)
     for key in a:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
     a, b = history_rows(straight.run), history_rows(first.run)
     for key in ("g_loss", "d_loss_real", "d_loss_fake"):
         assert abs(float(a[1][key]) - float(b[1][key])) < 1e-4
+
+
+def test_resume_of_a_checkpoint_without_noise_states_says_those_draws_restart(tiny_config, monkeypatch):
+    """A checkpoint written before ``layer_rng`` existed (simulated: the first run saves no layer
+    states) still resumes, with a note that the noise/dropout draws restart from the seed."""
+    import homogan.train as train_module
+
+    rules = ("model.generator.noise_stddev=0.1", "model.discriminator.dropout=0.2")
+    monkeypatch.setattr(train_module, "random_layer_states", lambda *networks: [])
+    first = train(tiny_config(*rules, "training.epochs=1"), echo=lambda *a, **k: None)
+    monkeypatch.undo()
+    said = []
+    resumed = train(tiny_config(*rules), resume=first.run.path, echo=lambda *a, **k: said.append(" ".join(map(str, a))))
+    assert resumed.epochs_done == 2
+    assert any("predates saved noise/dropout states" in line for line in said), said
 
 
 def test_resume_with_a_changed_config_is_refused(tiny_config):
