@@ -64,7 +64,8 @@ def arguments() -> argparse.ArgumentParser:
                    help="timed steps per contender per round (windows under ~5 s move by ±15 %% on a busy CPU)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-xla", action="store_true",
-                   help="leave out the XLA (jit_compile) contenders: on CPU they are slower and compile for minutes")
+                   help="leave out the XLA (jit_compile) contenders: on CPU they are slower and compile for minutes "
+                        "(--model config: its variants keep the config's own training.jit_compile)")
     return p
 
 
@@ -214,6 +215,9 @@ def config_contenders(path, overrides, no_xla):
     from homogan.train import build_gan
 
     base = load_config(path, overrides)
+    if base.data.class_conditional:
+        raise SystemExit("--model config: a class-conditional config takes its number of labels from the data "
+                         "source; this bench times attribute-conditioned (or unconditional) configs only")
     one_to_one = (base.training.d_steps, base.training.g_steps) == (1, 1)  # what simultaneous needs
     variants = [[]] + [[f"training.precision={p}", f"training.update_mode={m}"]
                        for p in ("float32", "mixed_bfloat16") for m in ("alternating", "simultaneous")

@@ -91,7 +91,7 @@ class GeneratorConfig:
     batch_norm: bool = _f(True, "Batch normalisation after every block but the output.")
     activation: str = _f("relu", "Activation of the blocks.", choices=("relu", "leaky_relu"))
     leaky_alpha: float = _f(0.2, "Negative slope of leaky_relu.", min=0, max=1)
-    noise_stddev: float = _f(0.0, "Gaussian noise layer after every block (training only); 0 = off.", min=0)
+    noise_stddev: float = _f(0.0, "Gaussian noise layer after every block (training only); 0 = off.", min=0, max=1)
     spectral_norm: bool = _f(False, "Spectral normalisation of the generator's kernels.")
     extra_convs: int = _f(0, "Stride-1 3x3 convolutions after every hidden upsampling block (more depth).",
                           min=0, max=4)

@@ -109,16 +109,19 @@ MIRRORED_SCRIPT = textwrap.dedent('''
         noisy_g = Generator(16, 3, LATENT, LABELS, width=8, batch_norm=False, noise_stddev=0.5)
         dropout_d = Discriminator(16, 3, LABELS, width=8, normalization="none", dropout=0.5)
         keras_noise = keras.layers.GaussianNoise(0.5, seed=5)
+        keras_dropout = keras.layers.Dropout(0.5, seed=5)
     z_in, y_in = tf.ones((4, LATENT)), tf.ones((4, LABELS))
 
     @tf.function
     def layers():
         def per_replica():
             return (noisy_g(z_in, y_in, training=True), dropout_d(tf.ones((4, 16, 16, 3)), y_in, training=True),
-                    keras_noise(tf.zeros((4, 6)), training=True), noisy_g(z_in, y_in, training=False))
+                    keras_noise(tf.zeros((4, 6)), training=True), keras_dropout(tf.ones((4, 6)), training=True),
+                    noisy_g(z_in, y_in, training=False))
         return mirrored.run(per_replica)
 
-    out["layers"] = dict(zip(("g_noise", "d_dropout", "keras_noise", "g_inference"), (local(v) for v in layers())))
+    out["layers"] = dict(zip(("g_noise", "d_dropout", "keras_noise", "keras_dropout", "g_inference"),
+                             (local(v) for v in layers())))
     one = GAN(Generator(16, 3, LATENT, LABELS, width=8), Discriminator(16, 3, LABELS, width=8), seed=5)
     out["draws"]["one_device_z"] = one.sample_latent(4).numpy().tolist()
     out["draws"]["one_device_plain_z"] = keras.random.normal((4, LATENT), seed=keras.random.SeedGenerator(5)).numpy().tolist()
@@ -194,7 +197,7 @@ def test_replicas_draw_different_latents_and_targets(mirrored_results):
 def test_noise_and_dropout_differ_per_replica(mirrored_results):
     """G's Gaussian noise and D's dropout draw independently on each replica: two replicas given the
     same inputs get different outputs in training (the same at inference). Keras's own
-    ``GaussianNoise`` gives every replica the same noise — why the networks use
+    ``GaussianNoise`` and ``Dropout`` give every replica the same noise and mask — why the networks use
     ``homogan.models.blocks.GaussianNoise``/``Dropout`` (asserted so a change in Keras shows up)."""
     r = mirrored_results["layers"]
     g0, g1 = (np.array(v) for v in r["g_noise"])
@@ -204,6 +207,8 @@ def test_noise_and_dropout_differ_per_replica(mirrored_results):
     np.testing.assert_array_equal(*(np.array(v) for v in r["g_inference"]))
     k0, k1 = (np.array(v) for v in r["keras_noise"])
     assert np.abs(k0).max() > 0.1 and np.array_equal(k0, k1)
+    m0, m1 = (np.array(v) for v in r["keras_dropout"])
+    assert (m0 == 0).any() and np.array_equal(m0, m1)
 
 
 def _free_ports(n):
@@ -250,8 +255,8 @@ def test_multi_worker_two_local_processes_write_one_run_folder_and_resume(synthe
     """Two worker processes on 127.0.0.1 (TF_CONFIG each) train 2 steps with
     ``training.distribute=multi_worker`` via ``python -m homogan train``: exactly one run folder (the
     chief's, worker 0) with a checkpoint after 2 G and 2 D updates; worker 1's scratch folder is gone.
-    Then both resume that folder (``--resume``, 2 epochs): the same folder continues from the saved
-    step counts to 4 G and 4 D updates, and no second folder appears."""
+    Then both resume that folder (``--resume``, 2 epochs): the same folder continues at epoch 2 (its
+    epoch-1 history untouched) to 4 G and 4 D updates, and no second folder appears."""
     runs = tmp_path / "runs"
     sets = [f"data.root={synthetic_root}", "data.synthetic_images=240", "data.image_size=32", "model.latent_dim=16",
             "model.generator.width=8", "model.discriminator.width=8", "training.batch_size=8", "training.epochs=1",
@@ -270,8 +275,11 @@ def test_multi_worker_two_local_processes_write_one_run_folder_and_resume(synthe
     assert [list(t.iterdir()) for t in temps] == [[], []]  # the non-chief's scratch run was removed
     assert _optimizer_iterations(run / "checkpoints" / "epoch_0001") == [2, 2]  # g_optimizer and d_optimizer
 
-    _run_workers(["--resume", str(run), *argv, "--set", "training.epochs=2"], temps)
+    epoch_1 = (run / "history.csv").read_text().strip().splitlines()
+    chief_out, _ = _run_workers(["--resume", str(run), *argv, "--set", "training.epochs=2"], temps)
+    assert "epochs 2..2" in chief_out  # continued from the checkpoint, not trained afresh
     assert list(runs.iterdir()) == [run]
+    assert (run / "history.csv").read_text().strip().splitlines()[:2] == epoch_1  # epoch 1 kept as it was
     assert len((run / "history.csv").read_text().strip().splitlines()) == 3  # header + epochs 1 and 2
     assert _optimizer_iterations(run / "checkpoints" / "epoch_0002") == [4, 4]
     assert [list(t.iterdir()) for t in temps] == [[], []]
