@@ -103,6 +103,15 @@ def test_different_seed_differs(dataset, tmp_path):
     assert np.abs(pixels(other / name).astype(int) - pixels(dataset / name)).mean() > 10
 
 
+def test_progress_in_a_log_is_one_line_per_tenth(tmp_path, capsys):
+    """Not a terminal (capsys, CI, a log file): whole lines at each tenth, no carriage-return redraws."""
+    generate(tmp_path, 40, 1, workers=1, progress=True)  # 8 chunks of 5
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and err.endswith("\n")
+    assert 2 <= len(lines) <= 10 and lines[-1] == "generating synthetic faces: 40/40", lines
+
+
 def test_existing_dataset_is_reused_not_rewritten(tmp_path, capsys):
     first = generate(tmp_path, 5, 1, workers=1, progress=True)
     assert "generating synthetic faces: 5/5" in capsys.readouterr().err

@@ -519,11 +519,14 @@ def generate(root: Path | str, num_images: int, seed: int, workers: int | None =
         tasks = [(str(tmp / "img_align_celeba"), seed, start + 1, table[start:start + size])
                  for start in range(0, num_images, size)]
         done = 0
+        # A terminal gets one line redrawn; a log file (CI, nohup) one line per tenth, not hundreds of redraws.
+        tty = sys.stderr.isatty()
+        lead, tail = ("\r", "") if tty else ("", "\n")
         for count in _run(tasks, workers):
-            done += count
-            if progress:
-                print(f"\rgenerating synthetic faces: {done}/{num_images}", end="", file=sys.stderr, flush=True)
-        if progress:
+            before, done = done, done + count
+            if progress and (tty or done * 10 // num_images > before * 10 // num_images):
+                print(f"{lead}generating synthetic faces: {done}/{num_images}", end=tail, file=sys.stderr, flush=True)
+        if progress and tty:
             print(file=sys.stderr)
         _write_lists(tmp, table)
         try:
