@@ -82,11 +82,12 @@ from homogan.models import Discriminator, Generator  # noqa: E402
 L = keras.layers
 tf.get_logger().setLevel("ERROR")  # each contender is its own tf.function: TF's "retracing" warning is noise here
 
-SPECS = {
-    "dcgan64": dict(size=64, labels=0, batch=64, latent=100, g=dict(stem="dense", batch_norm=True),
+SPECS = {  # channels and uint8: the in-memory batch (float [-1, 1] images here; the config model feeds uint8)
+    "dcgan64": dict(size=64, channels=3, uint8=False, labels=0, batch=64, latent=100,
+                    g=dict(stem="dense", batch_norm=True),
                     d=dict(normalization="batch", spectral_norm=False), noise=0.0, smoothing=False),
-    "homogan128": dict(size=128, labels=3, batch=100, latent=100, g=dict(stem="conv_transpose", batch_norm=True,
-                                                                         noise_stddev=0.1),
+    "homogan128": dict(size=128, channels=3, uint8=False, labels=3, batch=100, latent=100,
+                       g=dict(stem="conv_transpose", batch_norm=True, noise_stddev=0.1),
                        d=dict(normalization="none", spectral_norm=True), noise=0.1, smoothing=True),
 }
 
@@ -264,8 +265,8 @@ ALL_VARIANTS = [(p, j, m) for p in ("float32", "mixed_bfloat16") for j in (False
 def bench(items, s, warmup, steps, rounds):
     """Time ``items`` [(name, step)] on one in-memory batch of shape ``s``; the first is the reference."""
     rng = np.random.default_rng(1)
-    shape = (s["batch"], s["size"], s["size"], s.get("channels", 3))
-    if s.get("uint8"):  # as the pipeline delivers it; the step scales it
+    shape = (s["batch"], s["size"], s["size"], s["channels"])
+    if s["uint8"]:  # as the pipeline delivers it; the step scales it
         real = tf.constant(rng.integers(0, 256, shape).astype("uint8"))
     else:
         real = tf.constant(rng.uniform(-1, 1, shape).astype("float32"))
