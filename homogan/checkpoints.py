@@ -60,6 +60,14 @@ def latest_step(directory: Path) -> tuple[int, dict]:
     return int(pointer.get("step", 0)), dict(pointer.get("metrics", {}))
 
 
+def saved_parts(path: Path | str) -> set[str]:
+    """The top-level names (``tf.train.Checkpoint`` keyword arguments) a written checkpoint holds, so
+    that readers can tell a checkpoint written before a part existed and restore what it has."""
+    import tensorflow as tf
+
+    return {key.split("/", 1)[0] for key in tf.train.load_checkpoint(str(path)).get_variable_to_shape_map()}
+
+
 def save_interrupted(checkpoint, directory: Path, epoch: int, step: int, metrics: dict) -> Path:
     """Write the mid-epoch state after ``step`` steps of epoch ``epoch + 1`` and point ``latest`` at it."""
     directory = Path(directory)

@@ -89,8 +89,7 @@ def load_run(run_dir, overrides: tuple[str, ...] = (), echo=print, checkpoint: s
                         name="ema_generator")
         ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, len(names))))
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    stored = tf.train.load_checkpoint(str(latest)).get_variable_to_shape_map()
-    if any(k.startswith("generator_weights/") for k in stored):
+    if "generator_weights" in checkpoints.saved_parts(latest):
         parts = {"generator": generator, **network_weights(generator, ema=ema)}
         if ema is not None:
             parts["ema_generator"] = ema
