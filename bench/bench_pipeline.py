@@ -82,11 +82,7 @@ def train_step_speed(config, steps: int, warmup: int) -> tuple[float, float]:
     source = sources.open_source(config)
     data = sources.training_data(config, source)
     keras.utils.set_random_seed(config.experiment.seed)
-    keras.mixed_precision.set_global_policy(config.training.precision)
-    try:
-        gan = build_gan(config, len(data.label_names))
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    gan = build_gan(config, len(data.label_names))
     batch = next(iter(pipeline.make_dataset(config, data, 0, 1)))
     fixed = tf.data.Dataset.from_tensors(batch).repeat()
     gan.fit(fixed, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)  # trace + first steps

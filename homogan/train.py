@@ -209,14 +209,14 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         initial_epoch = 0
         if resume is not None:
             latest = str(checkpoints.latest(run.checkpoints))
-            saved = tf.train.load_checkpoint(latest).get_variable_to_shape_map()
+            saved = checkpoints.saved_parts(latest)
             readable = dict(parts)
-            if not any(k.startswith("generator_weights/") for k in saved):
+            if "generator_weights" not in saved:
                 # Written before checkpoints listed every weight (network_weights): restore what it holds.
                 readable = {k: v for k, v in readable.items() if not k.endswith("_weights")}
                 echo(f"note: {latest} predates full-weight checkpoints: batch-norm statistics"
                      f"{' and the EMA generator' if ema is not None else ''} start afresh")
-            if layer_rng and not any(k.startswith("layer_rng/") for k in saved):
+            if layer_rng and "layer_rng" not in saved:
                 del readable["layer_rng"]
                 echo(f"note: {latest} predates saved noise/dropout states: those draws restart from the seed")
             reader = checkpoint if readable.keys() == parts.keys() else tf.train.Checkpoint(**readable)
@@ -320,20 +320,26 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
 
 def build_gan(config: Config, num_labels: int):
     """The compiled GAN exactly as training runs it — G, D, the EMA copy, both optimizers (built) and the
-    update rules of ``config`` — under the current mixed-precision policy and distribution scope."""
+    update rules of ``config`` — in ``training.precision`` (the global policy is set only while the
+    networks are built, then restored) and under the current distribution scope."""
     import keras
 
     from homogan.gan import GAN, rules_from_config
     from homogan.models import Generator, build_models
 
     t = config.training
-    generator, discriminator = build_models(config, num_labels)
-    ema = None
-    if t.ema_decay is not None:
-        ema = Generator(**{k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")},
-                        name="ema_generator")
-        ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, num_labels)))
-        ema.set_weights(generator.get_weights())
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(t.precision)
+    try:
+        generator, discriminator = build_models(config, num_labels)
+        ema = None
+        if t.ema_decay is not None:
+            same = {k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")}
+            ema = Generator(**same, name="ema_generator")
+            ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, num_labels)))
+            ema.set_weights(generator.get_weights())
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
     gan = GAN(generator, discriminator, ema_generator=ema, seed=config.experiment.seed)
 
     def adam(o):
