@@ -2,7 +2,9 @@
 
 Each experiment is (name, parent, why, changes versus the parent). The folders are made with
 ``homogan.freeze`` — the same code as ``python -m homogan freeze`` — so every README's "what
-changed" table is computed from the configs, not typed. Existing folders are left untouched.
+changed" table is computed from the configs, not typed. Existing folders keep their config and
+README; only their ``main.py`` is brought up to date with the current template (it is code, not
+part of what was frozen).
 
 Sources: the HomoGAN study (Experiments 1-16, CelebA 128 px); a face-synthesis study (DCGAN 64 px,
 base vs improved); a parameter study (latent size, Adam beta_1, learning-rate and batch-size
@@ -20,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from homogan.config import load_config  # noqa: E402
-from homogan.freeze import freeze  # noqa: E402
+from homogan.freeze import freeze, write_main_py  # noqa: E402
 
 UNKNOWN = " Values the study does not state use homogan's defaults."
 
@@ -146,9 +148,13 @@ SERIES: list[tuple[str, str | None, str, list[str]]] = [
 
 
 def make(experiments_dir: Path = HERE) -> list[Path]:
+    """Freeze the experiments that do not exist yet; refresh every existing one's ``main.py``.
+    Returns the folders made or changed."""
     made = []
     for name, parent, why, changes in SERIES:
         if (experiments_dir / name).exists():
+            if write_main_py(experiments_dir / name):
+                made.append(experiments_dir / name)
             continue
         if parent is None:
             base = load_config(None, changes)
@@ -163,4 +169,4 @@ def make(experiments_dir: Path = HERE) -> list[Path]:
 
 if __name__ == "__main__":
     for folder in make():
-        print(f"froze {folder}")
+        print(f"froze or refreshed {folder}")

@@ -31,7 +31,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from homogan.cli import main  # noqa: E402
 
-sys.exit(main(["run-experiment", str(Path(__file__).resolve().parent), *sys.argv[1:]]))
+if __name__ == "__main__":
+    sys.exit(main(["run-experiment", str(Path(__file__).resolve().parent), *sys.argv[1:]]))
 '''
 
 KEY_HYPERPARAMETERS = (
@@ -75,6 +76,18 @@ def render_readme(name: str, config: Config, parent_name: str | None, parent: Co
     return "\n".join(lines)
 
 
+def write_main_py(folder: Path) -> bool:
+    """Write (or bring up to date) the experiment's ``main.py`` from :data:`MAIN_PY`; True if it changed.
+
+    ``main.py`` is code, not part of what was frozen: refreshing it never changes the experiment."""
+    path = Path(folder) / "main.py"
+    text = MAIN_PY.format(rel=f"experiments/{Path(folder).name}")
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return False
+    write_text(path, text)
+    return True
+
+
 def load_frozen(folder: Path) -> Config:
     """The frozen config of an experiment folder, or one line saying what is wrong with it."""
     path = Path(folder) / "config.json"
@@ -109,7 +122,7 @@ def freeze(source: str | Path, name: str, experiments_dir: str | Path = "experim
     except FileExistsError:
         raise UserError(f"--name {name!r}: {folder} already exists; frozen experiments are never overwritten")
     write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
-    write_text(folder / "main.py", MAIN_PY.format(rel=f"experiments/{name}"))
+    write_main_py(folder)
     meta = {"name": name, "parent": parent}
     write_text(folder / "experiment.json", json.dumps(meta, indent=2) + "\n")
     write_text(folder / "README.md", render_readme(name, config, parent, parent_config, notes or config.experiment.notes))

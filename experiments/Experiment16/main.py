@@ -9,4 +9,5 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from homogan.cli import main  # noqa: E402
 
-sys.exit(main(["run-experiment", str(Path(__file__).resolve().parent), *sys.argv[1:]]))
+if __name__ == "__main__":
+    sys.exit(main(["run-experiment", str(Path(__file__).resolve().parent), *sys.argv[1:]]))

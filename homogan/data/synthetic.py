@@ -21,8 +21,14 @@ Attractive, Straight_Hair.
 
 Deterministic: the attribute table comes from ``default_rng(seed)`` and image ``i`` (1-based)
 from ``default_rng([seed, i])``, so the output does not depend on the number of workers.
-Workers are 'spawn' processes, safe even when TensorFlow is loaded in the parent; they import
-only this module (and re-import the ``__main__`` *script*, if any, as spawn always does).
+
+Processes: with more than one worker the drawing runs in a child interpreter started as
+``python -c "from homogan.data.synthetic import ..."`` whose 'spawn' pool does the rendering. A
+spawn pool started in the caller's process would re-import the caller's ``__main__`` script in
+every worker; a script without an ``if __name__ == "__main__":`` guard (a frozen experiment's
+old ``main.py``, a user's notebook-style script) then re-ran itself in each worker, forever. The
+child has no ``__main__`` file, so its workers import only this module, and TensorFlow loaded in
+the caller never meets ``fork``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import math
 import multiprocessing
 import os
 import shutil
+import signal
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -497,7 +505,8 @@ def generate(root: Path | str, num_images: int, seed: int, workers: int | None =
     """Make sure the dataset exists under dataset_dir(...); generate it if not; return that folder.
 
     It is built in a temporary sibling folder renamed into place at the end, so a folder with the
-    final name is always complete. workers=1 renders in this process, more use a 'spawn' pool.
+    final name is always complete. workers=1 renders in this process; more render in a child
+    interpreter's 'spawn' pool (see the module docstring for why not in this process).
     """
     if not isinstance(num_images, (int, np.integer)) or num_images < 1:
         raise UserError(f"synthetic data: num_images must be a positive integer, got {num_images!r}")
@@ -510,8 +519,17 @@ def generate(root: Path | str, num_images: int, seed: int, workers: int | None =
             return final
         raise DataError(f"{final} exists but is not a complete synthetic dataset; delete it to regenerate")
     workers = max(1, workers or os.cpu_count() or 1)
+    if workers == 1:
+        _draw(final, num_images, seed, 1, progress)
+    else:
+        _draw_in_child(final, num_images, seed, workers, progress)
+    return final
+
+
+def _draw(final: Path, num_images: int, seed: int, workers: int, progress: bool) -> None:
+    """Render every image and both lists into a temporary sibling of ``final``, then rename it."""
     table = sample_attributes(np.random.default_rng(seed), num_images)
-    tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
+    tmp = _temporary(final, os.getpid())
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         (tmp / "img_align_celeba").mkdir(parents=True)
@@ -538,7 +556,52 @@ def generate(root: Path | str, num_images: int, seed: int, workers: int | None =
     except BaseException:  # including KeyboardInterrupt: leave nothing half-written
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
+
+
+def _temporary(final: Path, pid: int) -> Path:
+    return final.with_name(f"{final.name}.tmp-{pid}")
+
+
+#: What the child interpreter runs: no ``__main__`` file, so its spawn workers import only this module.
+_CHILD = "import sys; from homogan.data.synthetic import _child_main; sys.exit(_child_main(sys.argv[1:]))"
+
+
+def _draw_in_child(final: Path, num_images: int, seed: int, workers: int, progress: bool) -> None:
+    """:func:`_draw` in a child interpreter (its stderr is ours: the progress lines show as usual)."""
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    args = [str(final), str(num_images), str(seed), str(workers), "1" if progress else "0"]
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, *args], env=env, stdin=subprocess.DEVNULL)
+    try:
+        code = child.wait()
+    except BaseException:  # Ctrl-C reaches the child too (same process group); SIGTERM and others may not
+        child.terminate()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        shutil.rmtree(_temporary(final, child.pid), ignore_errors=True)
+        raise
+    if code != 0:
+        shutil.rmtree(_temporary(final, child.pid), ignore_errors=True)
+        raise DataError(f"drawing the synthetic faces into {final} failed (the drawing process exited with code "
+                        f"{code}; the lines above say why)")
+    if not _is_complete(final, num_images):
+        raise DataError(f"drawing the synthetic faces: {final} is incomplete after the drawing process finished")
+
+
+def _child_main(argv: list[str]) -> int:
+    """Entry point of the child interpreter started by :func:`_draw_in_child`."""
+    final, num_images, seed, workers, progress = argv
+    # SIGTERM from the parent: unwind through _draw's clean-up instead of dying with a half-written folder.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    try:
+        _draw(Path(final), int(num_images), int(seed), int(workers), progress == "1")
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def _run(tasks, workers):
