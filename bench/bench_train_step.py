@@ -25,27 +25,32 @@ Contenders per model, each timed on the same in-memory batch (no input pipeline)
              losses: same work as the reference).
   config     the train step exactly as `python main.py` builds it from a config (--config, --set:
              homogan.train.build_gan, the config's batch size, d_steps and uint8 input), as configured
-             and with precision float32/mixed_bfloat16 × update_mode alternating/simultaneous; ratios
-             are to the step as configured (there is no plain-Keras twin of every config).
+             (training.precision "auto" resolved for this machine, as training resolves it) and with
+             precision float32/mixed_bfloat16 × update_mode alternating/simultaneous; ratios are to the
+             step as configured (there is no plain-Keras twin of every config).
   seed style (homogan128 only) the seed project's Keras idiom: functional models, fakes from
              g.predict(z), d.train_on_batch on real then on fake, then the combined model's
              train_on_batch for G.
 
-Every round runs every contender for --steps steps (order rotated per round) so that machine load
-hits all of them alike. The table gives images/s over all rounds, the ratio of totals to the
-reference, and the median of the per-round ratios (each against the reference's time in the same
-round), which a single disturbed round cannot move, and the fastest round of each against the
-reference's fastest: on a shared host whose other tenants slow some windows by 2× (seen here), the
-fastest window is the least disturbed estimate of what the step itself costs.
+Timing (homogan.steptime, shared with `python -m homogan doctor`): every round runs every contender
+for --steps steps (order rotated per round) so that machine load hits all of them alike. The table
+gives images/s over all rounds, the ratio of totals to the reference, and the median of the
+per-round ratios (each against the reference's time in the same round), which a single disturbed
+round cannot move, and the fastest round of each against the reference's fastest: on a shared host
+whose other tenants slow some windows by 2× (seen here), the fastest window is the least disturbed
+estimate of what the step itself costs. The output starts with the device block (CPU model and the
+flags that matter), so every table says which machine it belongs to.
+
+To measure the float32 path of a CPU class you do not have, restrict oneDNN's instruction set, e.g.
+`ONEDNN_MAX_CPU_ISA=AVX2 python bench/bench_train_step.py --precision float32` (oneDNN then runs its
+AVX2 kernels; its bf16 kernels do not exist there, hence --precision), and say so beside the figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -63,6 +68,8 @@ def arguments() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=8,
                    help="timed steps per contender per round (windows under ~5 s move by ±15 %% on a busy CPU)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--precision", action="append", choices=("float32", "mixed_bfloat16"), default=None,
+                   help="time only these precisions (repeatable; default both)")
     p.add_argument("--no-xla", action="store_true",
                    help="leave out the XLA (jit_compile) contenders: on CPU they are slower and compile for minutes "
                         "(--model config: its variants keep the config's own training.jit_compile)")
@@ -76,6 +83,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from homogan import steptime  # noqa: E402
 from homogan.gan import GAN  # noqa: E402
 from homogan.models import Discriminator, Generator  # noqa: E402
 
@@ -186,13 +194,12 @@ def seed_style_step(s):
 
 
 def ours_step(s, precision, jit, mode):
-    keras.mixed_precision.set_global_policy(precision)
-    try:
+    from homogan.precision import policy
+
+    with policy(precision):
         g = Generator(s["size"], 3, s["latent"], s["labels"], width=64, **s["g"])
         d = Discriminator(s["size"], 3, s["labels"], width=64, **s["d"])
         d(g(tf.zeros((2, s["latent"])), tf.zeros((2, s["labels"]))), tf.zeros((2, s["labels"])))
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
     gan = GAN(g, d, seed=0)
     g_opt, d_opt = keras.optimizers.Adam(2e-4, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5)
     g_opt.build(g.trainable_variables)
@@ -210,37 +217,23 @@ def ours_step(s, precision, jit, mode):
 # ------------------------------------------------------------------------------------------------
 
 
-def config_contenders(path, overrides, no_xla):
+def config_contenders(path, overrides, no_xla, precisions):
     """(shape of a step's input, contenders) for the step that training builds from a config."""
+    from homogan import device, precision
     from homogan.config import load_config
-    from homogan.train import build_gan
+    from homogan.train import with_precision
 
     base = load_config(path, overrides)
     if base.data.class_conditional:
         raise SystemExit("--model config: a class-conditional config takes its number of labels from the data "
                          "source; this bench times attribute-conditioned (or unconditional) configs only")
-    one_to_one = (base.training.d_steps, base.training.g_steps) == (1, 1)  # what simultaneous needs
-    variants = [[]] + [[f"training.precision={p}", f"training.update_mode={m}"]
-                       for p in ("float32", "mixed_bfloat16") for m in ("alternating", "simultaneous")
-                       if one_to_one or m == "alternating"]
+    resolved = precision.resolve(base.training.precision, device.read_facts()).precision
+    variants = steptime.config_variants(base, resolved, precisions)
     if not no_xla:
-        variants.append(["training.jit_compile=true"])
-    items = []
-    for extra in variants:
-        config = load_config(path, [*overrides, *extra])
-        t = config.training
-        if extra and (t.precision, t.update_mode, t.jit_compile) == (base.training.precision, base.training.update_mode,
-                                                                     base.training.jit_compile):
-            continue  # the configured step, already the first contender
-        gan = build_gan(config, len(config.data.attributes))
-        fn = tf.function(gan.train_step, jit_compile=t.jit_compile)
-        name = (f"{'as configured: ' if not extra else ''}{'fp32' if t.precision == 'float32' else t.precision} "
-                f"{t.update_mode}{' XLA' if t.jit_compile else ''}")
-        items.append((name, lambda real, labels, fn=fn: fn((real, labels))["g_loss"]))
-    d = base.data
-    shape = dict(batch=base.training.batch_size * base.training.d_steps, size=d.image_size, channels=d.channels,
-                 labels=len(d.attributes), uint8=True)
-    return shape, items
+        variants.append(("XLA: " + variants[0][0].removeprefix("as configured: "),
+                         with_precision(load_config(path, [*overrides, "training.jit_compile=true"]), resolved)))
+    num_labels = len(base.data.attributes)
+    return steptime.config_batch(base, num_labels), [(name, steptime.config_step(c, num_labels)) for name, c in variants]
 
 
 def contenders(model, variants):
@@ -258,81 +251,37 @@ ALL_VARIANTS = [(p, j, m) for p in ("float32", "mixed_bfloat16") for j in (False
                 for m in ("alternating", "simultaneous")]
 
 
-def bench(items, s, warmup, steps, rounds):
-    """Time ``items`` [(name, step)] on one in-memory batch of shape ``s``; the first is the reference."""
-    rng = np.random.default_rng(1)
-    shape = (s["batch"], s["size"], s["size"], s["channels"])
-    if s["uint8"]:  # as the pipeline delivers it; the step scales it
-        real = tf.constant(rng.integers(0, 256, shape).astype("uint8"))
-    else:
-        real = tf.constant(rng.uniform(-1, 1, shape).astype("float32"))
-    labels = tf.constant((rng.random((s["batch"], s["labels"])) > 0.5).astype("float32"))
-    for name, step in items:
-        t0 = time.perf_counter()
-        for _ in range(warmup):
-            np.asarray(step(real, labels))
-        print(f"  warm-up {name}: {time.perf_counter() - t0:.1f} s", flush=True)
-    seconds = {name: 0.0 for name, _ in items}
-    per_round = {name: [] for name, _ in items}
-    for r in range(rounds):
-        order = items[r % len(items):] + items[:r % len(items)]
-        for name, step in order:
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                np.asarray(step(real, labels))  # waits for the step
-            dt = time.perf_counter() - t0
-            seconds[name] += dt
-            per_round[name].append(s["batch"] * steps / dt)
-            print(f"    {name}: {per_round[name][-1]:.1f} img/s", flush=True)
-        print(f"  round {r + 1}/{rounds} done, load {os.getloadavg()[0]:.2f}", flush=True)
-    ref_name = items[0][0]
-    rows = []
-    for name, _ in items:
-        ips = s["batch"] * steps * rounds / seconds[name]
-        paired = float(np.median([a / b for a, b in zip(per_round[name], per_round[ref_name])]))
-        best = max(per_round[name]) / max(per_round[ref_name])
-        rows.append((name, ips, seconds[ref_name] / seconds[name], paired, best,
-                     min(per_round[name]), max(per_round[name])))
-    return rows
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def main(argv=None):
     args = arguments().parse_args(argv)
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    bf16 = [f for f in ("avx512_bf16", "amx_bf16") if f in flags]
-    print(f"CPU {cpu_name()}, {os.cpu_count()} cores, bf16 units: {', '.join(bf16) or 'none'}; "
-          f"TensorFlow {tf.__version__}, Keras {keras.__version__}")
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    from homogan import device
+
+    precisions = args.precision or ["float32", "mixed_bfloat16"]
+    for line in device.describe(device.read_facts()):
+        print(line)
+    print(f"load average at start: {steptime.load_average()}")
     print(f"warm-up {args.warmup} steps, timed {args.rounds} rounds × {args.steps} steps per contender")
     models = ["dcgan64", "homogan128"] if args.model == "all" else [args.model]
     tables = []
     for model in models:
         if model == "config":
-            s, items = config_contenders(args.config, args.set, args.no_xla)
+            batch, items = config_contenders(args.config, args.set, args.no_xla, precisions)
             model = f"config {args.config}{''.join(' --set ' + kv for kv in args.set)}"
         else:
             s = SPECS[model]
-            items = contenders(model, [v for v in ALL_VARIANTS if not (args.no_xla and v[1])])
-        print(f"{model}: batch {s['batch']}, {s['size']} px, {s['labels']} labels", flush=True)
-        tables.append((model, s, bench(items, s, args.warmup, args.steps, args.rounds)))
-    print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    for model, s, rows in tables:
-        print(f"\n{model} (batch {s['batch']}, {s['size']} px, {s['labels']} labels)")
+            batch = steptime.Batch(s["batch"], s["size"], s["channels"], s["labels"], s["uint8"])
+            items = contenders(model, [v for v in ALL_VARIANTS if not (args.no_xla and v[1]) and v[0] in precisions])
+        print(f"{model}: batch {batch.batch}, {batch.size} px, {batch.labels} labels", flush=True)
+        tables.append((model, batch, steptime.time_steps(items, batch, args.warmup, args.steps, args.rounds,
+                                                         echo=lambda *a: print(*a, flush=True))))
+    print(f"\nload average at end: {steptime.load_average()}")
+    for model, batch, rows in tables:
+        print(f"\n{model} (batch {batch.batch}, {batch.size} px, {batch.labels} labels)")
         print(f"| {'contender':<44} | img/s | × reference | median × per round | fastest × fastest "
               f"| img/s per round (min–max) |")
         print(f"|{'-' * 46}|------:|------------:|-------------------:|------------------:|---------------------------|")
-        for name, ips, ratio, paired, best, lo, hi in rows:
-            print(f"| {name:<44} | {ips:5.1f} | {ratio:11.2f} | {paired:18.2f} | {best:17.2f} | {lo:.1f}–{hi:.1f} |")
+        for r in rows:
+            print(f"| {r.name:<44} | {r.images_per_second:5.1f} | {r.ratio:11.2f} | {r.median_ratio:18.2f} | "
+                  f"{r.fastest_ratio:17.2f} | {r.low:.1f}–{r.high:.1f} |")
 
 
 if __name__ == "__main__":

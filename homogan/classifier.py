@@ -34,15 +34,17 @@ from pathlib import Path
 import numpy as np
 
 from homogan.atomic import write_text
+from homogan.data.labels import MNIST_CLASSES
 from homogan.errors import DataError
 from homogan.evaluation import cache_dir, dataset_identity, seeded_config, short_hash
 
-CLASSIFIER_VERSION = 1
+#: 2: always trained in float32 (version 1 was trained under a bf16 run's policy when the first
+#: in-training evaluation made it).
+CLASSIFIER_VERSION = 2
 WEIGHTS = "classifier.weights.h5"
 INFO = "classifier.json"
 HELDOUT_LIMIT = 5000
 FEATURES = 128
-MNIST_CLASSES = [str(i) for i in range(10)]
 
 
 def _celeba_like(config) -> bool:
@@ -270,20 +272,23 @@ def ensure(config, echo=print, retrain: bool = False) -> Classifier | None:
     """The cached classifier for ``config``'s data (trained on first use), or None when the data has no labels."""
     from homogan.runtime import import_tensorflow
 
+    from homogan import precision
+
     spec = spec_for(config)
     if spec is None:
         return None
     import_tensorflow()
     key = key_for(config, spec)
     folder = cache_dir(config) / "classifiers" / key
-    if not retrain and (folder / INFO).is_file() and (folder / WEIGHTS).is_file():
-        try:
-            classifier = load(config, folder)
-            if classifier.info.get("spec") == spec:
-                return classifier
-        except (OSError, ValueError, KeyError, json.JSONDecodeError):
-            pass  # unreadable or from another version: train again
-    return train(config, spec["names"], spec["one_hot"], key, spec, folder, echo)
+    with precision.float32():  # a judge, not a trainee: float32 whatever the caller's policy
+        if not retrain and (folder / INFO).is_file() and (folder / WEIGHTS).is_file():
+            try:
+                classifier = load(config, folder)
+                if classifier.info.get("spec") == spec:
+                    return classifier
+            except (OSError, ValueError, KeyError, json.JSONDecodeError):
+                pass  # unreadable or from another version: train again
+        return train(config, spec["names"], spec["one_hot"], key, spec, folder, echo)
 
 
 def format_accuracy(classifier: Classifier) -> list[str]:

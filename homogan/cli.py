@@ -190,6 +190,13 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_doctor(args) -> int:
+    from homogan.doctor import run_doctor
+
+    run_doctor(resolve_config(args), steps=args.steps, rounds=args.rounds)
+    return 0
+
+
 def markdown_key_table() -> str:
     from homogan.config import describe
 
@@ -349,6 +356,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", choices=("latest", "best"), default="latest",
                    help="which checkpoint: the latest, or checkpoints/best kept by the training-time evaluation")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("doctor", help="this machine's facts, and which precision and update mode train fastest here",
+                       description="Print the device (CPU model and the flags that matter, GPUs and their compute "
+                                   "capability, TensorFlow/Keras versions, threads), then time a few steps of the "
+                                   "configured GAN's train step in every precision and update mode that applies "
+                                   "here, and say which is fastest, what training.precision \"auto\" picks, and how "
+                                   "the step as configured compares. About a minute on 2 CPU cores.")
+    add_config_arguments(p)
+    p.add_argument("--steps", type=positive_int, default=5, help="timed steps per contender per round (default 5)")
+    p.add_argument("--rounds", type=positive_int, default=2, help="rounds, contenders in rotated order (default 2)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -23,6 +23,7 @@ from typing import Any, Optional
 
 from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.errors import ConfigError
+from homogan.precision import AUTO as AUTO_PRECISION, PRECISIONS
 
 IMAGE_SIZES = (32, 64, 128, 256)
 LOSSES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least_squares")
@@ -176,7 +177,10 @@ class TrainingConfig:
                             "\"cutout\", applied to real and fake images whenever D sees them; [] = off.")
     acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
                              "\"acgan\" (D: on real images; G: on fakes).", min=0)
-    precision: str = _f("float32", "Compute precision.", choices=("float32", "mixed_bfloat16", "mixed_float16"))
+    precision: str = _f("auto", "Compute precision. auto: the fastest for the device, chosen when training starts "
+                        "and recorded in the run's run.json (CPU with bf16 units, TPU, GPU with compute capability "
+                        ">= 8.0: mixed_bfloat16; GPU 7.x: mixed_float16; otherwise float32); an explicit value forces "
+                        "it.", choices=(AUTO_PRECISION, *PRECISIONS))
     jit_compile: bool = _f(False, "Compile the train step with XLA.")
     distribute: str = _f("none", "tf.distribute strategy: none; mirrored (all local devices); multi_worker "
                          "(MultiWorkerMirroredStrategy, cluster from the TF_CONFIG environment variable; only the "

@@ -45,7 +45,8 @@ CHANCE_CEILING = 0.6
 MIN_SAMPLES = 10  # the config's minimum for evaluation.num_samples / num_real
 KID_SUBSETS = 50
 KID_SUBSET_SIZE = 1000
-REFERENCE_VERSION = 1
+#: 2: always computed with float32 networks (version 1 could be computed under a run's bf16 policy).
+REFERENCE_VERSION = 2
 #: Lower is better for these; higher for the others (used to keep the best checkpoint).
 LOWER_IS_BETTER = ("fid", "kid")
 #: Sample counts and settings recorded beside the metrics (not metrics themselves).
@@ -469,13 +470,17 @@ class Evaluator:
 
     def __init__(self, config, label_names: list[str], echo=print, classifier=None):
         from homogan import classifier as clf
+        from homogan import precision
 
         self.config = config
         self.label_names = list(label_names)
         self.one_hot = config.data.class_conditional
-        self.classifier = classifier if classifier is not None else clf.ensure(config, echo=echo)
-        self.extractor = feature_extractor(config, self.classifier, echo)
-        self.reference = reference(config, self.extractor, echo)
+        # The judges are float32 whatever the training precision: a bf16 classifier or feature extractor
+        # would measure every run of a bf16 machine on a different scale.
+        with precision.float32():
+            self.classifier = classifier if classifier is not None else clf.ensure(config, echo=echo)
+            self.extractor = feature_extractor(config, self.classifier, echo)
+            self.reference = reference(config, self.extractor, echo)
 
     def evaluate(self, generator, num_samples: int | None = None, per_combination: int | None = None,
                  seed: int = 0) -> dict:
@@ -529,7 +534,6 @@ def evaluate_run(run_dir, per_combination: int | None = None, num_samples: int |
     ``overrides`` may change ``evaluation.*`` keys only (the rest would no longer describe the run).
     """
     from homogan.atomic import write_text
-    from homogan.config import load_config
     from homogan.generate import load_run
 
     if num_samples is not None and num_samples < MIN_SAMPLES:

@@ -43,6 +43,22 @@ class RunDir:
     def gif(self) -> Path:
         return self.path / "progress.gif"
 
+    @property
+    def record(self) -> Path:
+        """``run.json``: what actually ran, one entry per training session (start and every resume):
+        the resolved precision and why, and the device facts. The config says what was asked for."""
+        return self.path / "run.json"
+
+    def sessions(self) -> list[dict]:
+        if not self.record.is_file():
+            return []
+        return json.loads(self.record.read_text(encoding="utf-8"))["sessions"]
+
+    def record_session(self, entry: dict) -> None:
+        """Append one training session to ``run.json`` (atomically)."""
+        entry = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), **entry}
+        write_text(self.record, json.dumps({"sessions": [*self.sessions(), entry]}, indent=2) + "\n")
+
     def frames(self) -> list[Path]:
         return sorted(self.samples.glob("epoch_[0-9][0-9][0-9][0-9].png"))
 

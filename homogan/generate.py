@@ -24,10 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from homogan.data.labels import label_names
 from homogan.errors import DataError, UserError
-
-MNIST_CLASSES = [str(i) for i in range(10)]
-
 
 @dataclass
 class LoadedRun:
@@ -39,18 +37,6 @@ class LoadedRun:
     one_hot: bool
     checkpoint: Path
     epoch: int
-
-
-def run_label_names(config) -> list[str]:
-    """The conditioning vector's names: attributes, or class names (folder subfolders / mnist digits)."""
-    d = config.data
-    if not d.class_conditional:
-        return list(d.attributes)
-    if d.source == "tfds":
-        return list(MNIST_CLASSES)
-    from homogan.data import folders
-
-    return folders.read_folder(d.root, True)[2]
 
 
 def load_run(run_dir, overrides: tuple[str, ...] = (), echo=print, checkpoint: str = "latest") -> LoadedRun:
@@ -75,7 +61,7 @@ def load_run(run_dir, overrides: tuple[str, ...] = (), echo=print, checkpoint: s
                             f"first checkpoint)")
     else:
         raise UserError(f"--checkpoint {checkpoint!r}: allowed: latest, best")
-    names = run_label_names(config)
+    names = label_names(config)
     tf = import_tensorflow()
     import keras
 
@@ -245,7 +231,7 @@ def generate(run_dir, n: int = 64, attributes: str | None = None, seed: int | No
 
     # The request is checked against the run's config before anything slow (loading TensorFlow, models).
     config = open_run_dir(run_dir).load_config()
-    names, one_hot = run_label_names(config), config.data.class_conditional
+    names, one_hot = label_names(config), config.data.class_conditional
     fixed = parse_attributes(attributes, names, one_hot)
     if sweep is not None:
         if not names:

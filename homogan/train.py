@@ -9,12 +9,12 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from homogan import checkpoints
+from homogan import checkpoints, device, precision
 from homogan.config import Config, diff
 from homogan.errors import UserError
 from homogan.experiment import RunDir, new_run_dir, open_run_dir, write_config
@@ -163,8 +163,11 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     from homogan.data import pipeline
 
     keras.utils.set_random_seed(config.experiment.seed)
-    keras.mixed_precision.set_global_policy(t.precision)
     strategy = _strategy(t.distribute)
+    # Resolved once, for the device this process trains on; the run folder's config keeps "auto".
+    facts = device.read_facts(t.distribute)
+    resolved = precision.resolve(t.precision, facts)
+    built_config = with_precision(config, resolved.precision)
 
     chief = is_chief(strategy)
     if not chief:
@@ -190,7 +193,7 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
 
     num_labels = len(data.label_names)
     with strategy.scope():
-        gan = build_gan(config, num_labels)
+        gan = build_gan(built_config, num_labels)
         generator, discriminator, ema = gan.generator, gan.discriminator, gan.ema_generator
         g_opt, d_opt = gan.g_optimizer, gan.d_optimizer
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -265,7 +268,13 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
         finally:
             nonfinite.batch_offset = 0
 
-    _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch)
+    _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch, resolved)
+    earlier = run.sessions()
+    if earlier and earlier[-1]["precision"] != resolved.precision:
+        echo(f"note: this run trained in {earlier[-1]['precision']} before (on {earlier[-1]['device']['device_class']}); "
+             f"it continues in {resolved.summary()}")
+    run.record_session({"initial_epoch": initial_epoch, "precision": resolved.precision,
+                        "precision_reason": resolved.reason, "device": facts.to_dict()})
     if resume_step:
         echo(f"resuming epoch {initial_epoch + 1} after step {resume_step} (interrupted there)")
     try:
@@ -318,19 +327,26 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     return TrainResult(run, done, history.rows, nonfinite.problem)
 
 
+def with_precision(config: Config, resolved: str) -> Config:
+    """``config`` with ``training.precision`` replaced by the resolved value (what the networks are built in)."""
+    return replace(config, training=replace(config.training, precision=resolved))
+
+
 def build_gan(config: Config, num_labels: int):
     """The compiled GAN exactly as training runs it — G, D, the EMA copy, both optimizers (built) and the
     update rules of ``config`` — in ``training.precision`` (the global policy is set only while the
-    networks are built, then restored) and under the current distribution scope."""
+    networks are built, then restored) and under the current distribution scope. ``precision`` must be
+    resolved (:func:`with_precision`); ``"auto"`` is refused."""
     import keras
 
     from homogan.gan import GAN, rules_from_config
     from homogan.models import Generator, build_models
 
     t = config.training
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(t.precision)
-    try:
+    if t.precision not in precision.PRECISIONS:
+        raise ValueError(f"build_gan needs a resolved training.precision (one of {', '.join(precision.PRECISIONS)}). "
+                         f"Received: {t.precision!r}")
+    with precision.policy(t.precision):
         generator, discriminator = build_models(config, num_labels)
         ema = None
         if t.ema_decay is not None:
@@ -338,8 +354,6 @@ def build_gan(config: Config, num_labels: int):
             ema = Generator(**same, name="ema_generator")
             ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, num_labels)))
             ema.set_weights(generator.get_weights())
-    finally:
-        keras.mixed_precision.set_global_policy(previous)
     gan = GAN(generator, discriminator, ema_generator=ema, seed=config.experiment.seed)
 
     def adam(o):
@@ -370,7 +384,7 @@ def _save_interrupted(stop, checkpoint, run, epoch_var, gan, steps_per_epoch, lg
          file=sys.stderr)
 
 
-def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch):
+def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch, resolved):
     tf = import_tensorflow()
 
     t, d = config.training, config.data
@@ -386,7 +400,7 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
         f"generator    {generator.count_params():,} parameters; discriminator {discriminator.count_params():,}",
         f"training     {t.loss} loss, G:D steps {t.g_steps}:{t.d_steps}, batch {t.batch_size}, "
         f"epochs {initial_epoch + 1}..{t.epochs}",
-        f"device       {device}, precision {t.precision}, XLA {'on' if t.jit_compile else 'off'}, "
+        f"device       {device}, precision {resolved.summary()}, XLA {'on' if t.jit_compile else 'off'}, "
         f"distribute {t.distribute}",
     ]
     for line in lines:

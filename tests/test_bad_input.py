@@ -8,7 +8,6 @@ no traceback, and nothing written.
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import sys

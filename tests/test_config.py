@@ -1,6 +1,7 @@
 """The config schema: defaults, --set parsing, and one clear line for every kind of bad value."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,13 +144,15 @@ def test_train_step_bench_times_the_configured_step_and_its_variants():
     d_steps 2 (a batch of 2 × batch_size) only the alternating variants exist, the configured one first."""
     sets = ["data.image_size=32", "model.generator.width=8", "model.discriminator.width=8", "training.batch_size=4",
             "training.d_steps=2", "training.update_mode=alternating"]
+    env = {**os.environ, "HOMOGAN_MASK_CPU_FLAGS": "avx512_bf16,amx_bf16"}  # auto → float32 on any CPU
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_train_step.py"), "--model", "config", "--no-xla",
                              "--warmup", "1", "--steps", "1", "--rounds", "1", *[a for kv in sets for a in ("--set", kv)]],
-                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+                            capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("CPU ")  # the device block first: the table says which machine it is from
     table = result.stdout.split("(batch 8, 32 px, 3 labels)")[1]
     rows = [line.split("|")[1:-1] for line in table.splitlines() if line.startswith("| ") and "contender" not in line]
-    assert [r[0].strip() for r in rows] == ["as configured: mixed_bfloat16 alternating", "fp32 alternating"]
+    assert [r[0].strip() for r in rows] == ["as configured: auto → float32 alternating", "mixed_bfloat16 alternating"]
     assert float(rows[0][2]) == 1.0 and all(float(r[1]) > 0 for r in rows)
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from homogan.config import Config
 from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.data.labels import MNIST_CLASSES
 from homogan.errors import DataError
 from homogan.runtime import import_tensorflow
 
@@ -63,7 +64,7 @@ def open_tfds(config: Config):
         label_names = attrs
         assert set(attrs) <= set(CELEBA_ATTRIBUTES)  # validated by the config schema
     else:
-        label_names = [str(i) for i in range(10)] if d.class_conditional else []
+        label_names = list(MNIST_CLASSES) if d.class_conditional else []
 
         def record(ex):
             label = tf.one_hot(ex["label"], 10) if d.class_conditional else tf.zeros([0])
