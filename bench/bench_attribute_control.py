@@ -34,7 +34,7 @@ def measure(args) -> list[str]:
     from homogan import classifier
     from homogan.config import load_config
     from homogan.evaluation import Evaluator, format_report
-    from homogan.generate import load_run
+    from homogan.experiment import load_run
 
     started = time.perf_counter()
     config = load_config(args.config, args.overrides)

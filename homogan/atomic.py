@@ -11,11 +11,12 @@ from pathlib import Path
 def atomic_path(path: str | Path):
     """Yield a temporary path beside ``path``; on success rename it over ``path``, else delete it.
 
-    The temporary name keeps the suffix (``epoch_0001.tmp-123.png``) so writers that infer the
-    format from the extension (matplotlib, imageio) still work.
+    The temporary name keeps every suffix (``epoch_0001.tmp-123.png``, ``classifier.tmp-123.weights.h5``)
+    so writers that infer the format from the name (matplotlib, imageio, Keras' ``.weights.h5``) still work.
     """
     path = Path(path)
-    tmp = path.with_name(f"{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    stem, dot, suffixes = path.name.partition(".")
+    tmp = path.with_name(f"{stem}.tmp-{os.getpid()}{dot}{suffixes}")
     try:
         yield tmp
         os.replace(tmp, path)

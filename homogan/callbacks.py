@@ -19,8 +19,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from homogan import checkpoints, visualize
+from homogan import checkpoints, metrics, visualize
 from homogan.atomic import atomic_path
+from homogan.models import inference
 
 
 def epoch_completed(model) -> bool:
@@ -50,9 +51,7 @@ class SampleGrid(keras.callbacks.Callback):
 
     def write(self, epoch: int) -> Path:
         generator = self.model.ema_generator if self.model.ema_generator is not None else self.model.generator
-        images = np.concatenate([
-            keras.ops.convert_to_numpy(generator(self.z[i:i + 256], self.labels[i:i + 256], training=False))
-            for i in range(0, len(self.z), 256)])
+        images = inference.generate(generator, self.z, self.labels)
         grid = visualize.save_grid(self.path(epoch), images, self.rows, self.columns, self.captions, f"epoch {epoch}")
         if self.writer is not None:
             with self.writer.as_default():
@@ -83,7 +82,15 @@ class HistoryCSV(keras.callbacks.Callback):
         self.path, self.images_per_epoch = Path(path), images_per_epoch
         self.rows = [r for r in visualize.read_history(self.path) if r["epoch"] <= initial_epoch]
         self.started = 0.0
-        self.images_done_before = 0  # of the next epoch, by an interrupted run (not timed here)
+        self._images_done_before = 0  # of the next epoch, by an interrupted run (not timed here)
+
+    def resume_within_epoch(self, steps_done: int, batch_size: int) -> None:
+        """The next epoch continues an interrupted one after ``steps_done`` steps: its images/s counts the rest."""
+        self._images_done_before = steps_done * batch_size
+
+    def new_phase(self, images_per_epoch: int) -> None:
+        """A schedule phase with another batch size begins: epochs now hold ``images_per_epoch`` images."""
+        self.images_per_epoch = images_per_epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
@@ -95,8 +102,8 @@ class HistoryCSV(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.started - float((logs or {}).get("eval_seconds", 0.0))
         row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
                "seconds": seconds,
-               "images_per_second": (self.images_per_epoch - self.images_done_before) / max(seconds, 1e-9)}
-        self.images_done_before = 0
+               "images_per_second": (self.images_per_epoch - self._images_done_before) / max(seconds, 1e-9)}
+        self._images_done_before = 0
         self.rows.append(row)
         self.write()
 
@@ -152,7 +159,18 @@ class StopOnNonFinite(keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self.epoch = 0
         self.problem: str | None = None
-        self.batch_offset = 0  # steps of the epoch done before this fit (a resumed, interrupted epoch)
+        self._batch_offset = 0  # steps of the epoch done before this fit (a resumed, interrupted epoch)
+
+    def resume_within_epoch(self, steps_done: int) -> None:
+        """The next fit continues an interrupted epoch after ``steps_done`` steps (step numbers count them)."""
+        self._batch_offset = steps_done
+
+    def new_phase(self, steps_per_epoch: int) -> None:
+        """A schedule phase with another batch size begins: epochs now have ``steps_per_epoch`` steps."""
+        self.steps_per_epoch = steps_per_epoch
+
+    def on_train_end(self, logs=None):
+        self._batch_offset = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -160,7 +178,7 @@ class StopOnNonFinite(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         bad = {k: float(v) for k, v in (logs or {}).items() if not math.isfinite(float(v))}
         if bad:
-            step = self.epoch * self.steps_per_epoch + self.batch_offset + batch + 1
+            step = self.epoch * self.steps_per_epoch + self._batch_offset + batch + 1
             self.problem = f"non-finite loss at epoch {self.epoch + 1}, step {step}: " + ", ".join(
                 f"{k}={v}" for k, v in bad.items())
             self.model.stop_training = True
@@ -180,8 +198,6 @@ class Evaluation(keras.callbacks.Callback):
     ``on_train_begin`` by ``make_evaluator`` — training the classifier if it is not cached yet.
     """
 
-    BEST = "best"
-
     def __init__(self, make_evaluator, every: int, epochs: int, best_metric: str, checkpoint: tf.train.Checkpoint,
                  directory: Path, epoch_var: tf.Variable, seed: int = 0):
         super().__init__()
@@ -191,57 +207,30 @@ class Evaluation(keras.callbacks.Callback):
         self.best: float | None = None
         self.history: list[dict] = []
 
-    @property
-    def best_json(self) -> Path:
-        return self.directory / f"{self.BEST}.json"
-
     def on_train_begin(self, logs=None):
-        import json
-
         if self.evaluator is None:
             self.evaluator = self.make_evaluator()
-        if self.best_json.is_file():
-            saved = json.loads(self.best_json.read_text(encoding="utf-8"))
-            if saved.get("metric") == self.best_metric:
-                self.best = saved.get("value")
+        saved = checkpoints.best_record(self.directory)
+        if saved is not None and saved.get("metric") == self.best_metric:
+            self.best = saved.get("value")
 
     def on_epoch_end(self, epoch, logs=None):
-        from homogan import evaluation
-
         done = epoch + 1
         if not epoch_completed(self.model) or not (done % self.every == 0 or done == self.epochs):
             return
         generator = self.model.ema_generator if self.model.ema_generator is not None else self.model.generator
         result = self.evaluator.evaluate(generator, seed=self.seed)
-        values = evaluation.numeric(result)
+        values = metrics.numeric(result)
         self.history.append({"epoch": done, **values})
         if logs is not None:
             logs.update(values)
         value = values.get(self.best_metric)
-        if value is not None and math.isfinite(value) and evaluation.is_better(self.best_metric, value, self.best):
+        if value is not None and math.isfinite(value) and metrics.is_better(self.best_metric, value, self.best):
             self.best = value
-            self.save_best(done, value, values, result.get("feature_extractor"))
-
-    def save_best(self, epoch: int, value: float, values: dict, extractor: str | None) -> None:
-        import json
-        import os
-
-        from homogan.atomic import write_text
-
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.epoch_var.assign(epoch)
-        tmp = self.directory / f"{self.BEST}.tmp-{os.getpid()}"
-        self.checkpoint.write(str(tmp))
-        written = sorted(self.directory.glob(f"{tmp.name}.*"), key=lambda p: p.suffix == ".index")  # index last
-        targets = [self.directory / (self.BEST + f.name[len(tmp.name):]) for f in written]
-        for f, target in zip(written, targets):
-            os.replace(f, target)
-        for stale in self.directory.glob(f"{self.BEST}.data-*"):
-            if stale not in targets:
-                stale.unlink()
-        write_text(self.best_json, json.dumps({"epoch": epoch, "metric": self.best_metric, "value": value,
-                                               "checkpoint": self.BEST, "feature_extractor": extractor,
-                                               "metrics": values}, indent=2) + "\n")
+            self.epoch_var.assign(done)
+            checkpoints.save_best(self.checkpoint, self.directory, {
+                "epoch": done, "metric": self.best_metric, "value": value,
+                "feature_extractor": result.get("feature_extractor"), "metrics": values})
 
 
 class StopOnSignal(keras.callbacks.Callback):
@@ -259,9 +248,13 @@ class StopOnSignal(keras.callbacks.Callback):
         super().__init__()
         self.echo = echo
         self.signum: int | None = None
-        self.batch_offset = 0  # steps of the epoch done before this fit (a resumed, interrupted epoch)
+        self._batch_offset = 0  # steps of the epoch done before this fit (a resumed, interrupted epoch)
         self.steps_done = 0  # of the current epoch, counting the offset
         self._previous: dict = {}
+
+    def resume_within_epoch(self, steps_done: int) -> None:
+        """The next epoch continues an interrupted one after ``steps_done`` steps (``steps_done`` counts them)."""
+        self._batch_offset = steps_done
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -284,15 +277,15 @@ class StopOnSignal(keras.callbacks.Callback):
                   f"(Ctrl-C again to stop at once)", file=sys.stderr)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.steps_done = self.batch_offset
+        self.steps_done = self._batch_offset
 
     def on_train_batch_end(self, batch, logs=None):
-        self.steps_done = self.batch_offset + batch + 1
+        self.steps_done = self._batch_offset + batch + 1
         if self.signum is not None and batch + 1 < self.params.get("steps", batch + 2):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        self.batch_offset = 0
+        self._batch_offset = 0
         if self.signum is not None:
             self.model.stop_training = True
 
@@ -311,8 +304,3 @@ class RestoreEpochMetrics(keras.callbacks.Callback):
             for variable, value in zip(metric.variables, self.states.pop(metric.name, [])):
                 variable.assign(value)
         self.states.clear()  # only the first (the interrupted) epoch
-
-
-def metric_states(model) -> dict:
-    """{metric name: [variable values]} of ``model``'s metrics: what :class:`RestoreEpochMetrics` restores."""
-    return {m.name: [np.asarray(v).tolist() for v in m.variables] for m in model.metrics}

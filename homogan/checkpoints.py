@@ -1,25 +1,46 @@
-"""Checkpoints of a run: ``checkpoints/epoch_XXXX.{index,data-*}`` plus an atomic ``latest`` pointer.
+"""Everything about a run's checkpoints, in one place: what one holds, how it is written, read and kept.
 
-``tf.train.Checkpoint.write`` stores tensors by object path — no pickle — and the pointer file is
-renamed into place only after a checkpoint is completely written, so a kill at any moment leaves
-the previous checkpoint as the one a resume will load. Retention keeps the last ``keep`` plus
-every checkpoint whose epoch is a multiple of ``keep_every`` (0 = none).
+**What a checkpoint holds** (:func:`training_parts`; the names are ``tf.train.Checkpoint`` keyword
+arguments and stay stable, so old runs keep loading): ``generator``, ``discriminator``,
+``g_optimizer``, ``d_optimizer`` (Adam slots and ``iterations``), ``rng`` (the GAN's seed state),
+``last_g_loss``, ``epoch``, ``ema_generator`` (when EMA is on), ``*_weights`` (every weight of every
+network, trainable or not: Keras 3 layers held in a plain list are not checkpoint dependencies, so
+without these lists batch-norm statistics and the EMA generator were missing) and ``layer_rng`` (the
+seed states of G's noise and D's dropout layers, which ``Layer.weights`` leaves out). Readers restore
+what an older checkpoint has and say what it lacks (:func:`restore_training`, :func:`restore_generator`).
+
+**Writing.** ``tf.train.Checkpoint.write`` stores tensors by object path — no pickle — as
+``checkpoints/epoch_XXXX.{index,data-*}``, and the ``latest.json`` pointer is renamed into place only
+after a checkpoint is completely written, so a kill at any moment leaves the previous checkpoint as
+the one a resume will load. Retention keeps the last ``keep`` plus every checkpoint whose epoch is a
+multiple of ``keep_every`` (0 = none).
 
 An interrupted run (Ctrl-C, SIGTERM) saves ``interrupted_eXXXX_sYYYYYY``: the state after step Y of
-epoch X+1, with the epoch's metric sums in the pointer, so a resume continues at that step with the
-same batches and the same epoch means as an uninterrupted run. The next epoch checkpoint replaces it.
+epoch X+1, with the epoch's metric sums in the pointer (:func:`metric_states`), so a resume continues
+at that step with the same batches and the same epoch means as an uninterrupted run. The next epoch
+checkpoint replaces it.
+
+**The best checkpoint** (training-time evaluation): ``best.{index,data-*}`` plus ``best.json``
+(epoch, metric, value, every metric), each file written under a temporary name and renamed
+(:func:`save_best`).
+
+TensorFlow is imported inside the functions that need it: listing or pruning checkpoints (``freeze``,
+``--help``) stays free of it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
 
 from homogan.atomic import write_text
+from homogan.errors import UserError
 
 POINTER = "latest.json"
+BEST = "best"
 
 
 def prefix(directory: Path, epoch: int) -> Path:
@@ -125,3 +146,143 @@ def remove_orphans(directory: Path) -> list[Path]:
                 f.unlink()
             removed.append(f)
     return removed
+
+
+# --------------------------------------------------------------------------------------------
+# What a checkpoint holds
+
+
+def network_weights(generator, discriminator=None, ema=None) -> dict:
+    """``tf.train.Checkpoint`` parts holding every weight (trainable or not) of each network, by position:
+    ``generator_weights``, ``discriminator_weights``, ``ema_generator_weights``."""
+    parts = {"generator_weights": list(generator.weights)}
+    if discriminator is not None:
+        parts["discriminator_weights"] = list(discriminator.weights)
+    if ema is not None:
+        parts["ema_generator_weights"] = list(ema.weights)
+    return parts
+
+
+def random_layer_states(*networks) -> list:
+    """The seed states of the networks' random layers (G's Gaussian noise, D's dropout), by position.
+
+    ``Layer.weights`` leaves seed generators out, so checkpoints hold them separately (``layer_rng``):
+    without them a resumed run would replay those layers' draws from step 0 instead of continuing.
+    """
+    states = []
+    for net in networks:
+        weights = {id(w) for w in net.weights}
+        states += [v for v in net.variables if id(v) not in weights]
+    return states
+
+
+def training_parts(gan, epoch_var) -> dict:
+    """Everything an exact resume needs, as ``tf.train.Checkpoint`` keyword arguments (see the module docstring)."""
+    g, d, ema = gan.generator, gan.discriminator, gan.ema_generator
+    parts = dict(generator=g, discriminator=d, g_optimizer=gan.g_optimizer, d_optimizer=gan.d_optimizer,
+                 rng=gan.seed_generator.state, last_g_loss=gan.last_g_loss, epoch=epoch_var)
+    if ema is not None:
+        parts["ema_generator"] = ema
+    parts.update(network_weights(g, d, ema))
+    layer_rng = random_layer_states(g, d)
+    if layer_rng:
+        parts["layer_rng"] = layer_rng
+    return parts
+
+
+def restore_training(parts: dict, path: Path | str, echo=print) -> None:
+    """Restore ``parts`` (:func:`training_parts`) from the checkpoint at ``path``, or from an older one what it
+    holds, saying in one line each what starts afresh."""
+    import tensorflow as tf
+
+    saved = saved_parts(path)
+    readable = dict(parts)
+    if "generator_weights" not in saved:
+        # Written before checkpoints listed every weight: restore what it holds (the trainable weights).
+        readable = {k: v for k, v in readable.items() if not k.endswith("_weights")}
+        echo(f"note: {path} predates full-weight checkpoints: batch-norm statistics"
+             f"{' and the EMA generator' if 'ema_generator' in parts else ''} start afresh")
+    if "layer_rng" in parts and "layer_rng" not in saved:
+        del readable["layer_rng"]
+        echo(f"note: {path} predates saved noise/dropout states: those draws restart from the seed")
+    tf.train.Checkpoint(**readable).read(str(path)).assert_existing_objects_matched()
+
+
+def restore_generator(path: Path | str, generator, ema=None, echo=print):
+    """Restore the generator (and its EMA copy) from the checkpoint at ``path``; returns (ema or None, epoch).
+
+    A checkpoint written before full-weight checkpoints holds only G's trainable weights (through G's
+    optimizer): those are restored, the EMA is dropped, and one line says so."""
+    import keras
+    import tensorflow as tf
+
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+    if "generator_weights" in saved_parts(path):
+        parts = {"generator": generator, **network_weights(generator, ema=ema), "epoch": epoch}
+        if ema is not None:
+            parts["ema_generator"] = ema
+        status = tf.train.Checkpoint(**parts).read(str(path)).expect_partial()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as e:
+            raise UserError(f"{path}: the checkpoint does not match the run's config.json "
+                            f"({str(e).splitlines()[0][:160]})") from None
+        return ema, int(epoch.numpy())
+    optimizer = keras.optimizers.Adam()
+    optimizer.build(generator.trainable_variables)
+    tf.train.Checkpoint(generator=generator, g_optimizer=optimizer, epoch=epoch).read(str(path)).expect_partial()
+    echo(f"note: {path} predates full-weight checkpoints: restored the generator's trainable weights only "
+         f"(no batch-norm statistics{', no EMA weights' if ema is not None else ''}); images may differ from "
+         f"the run's sample grids")
+    return None, int(epoch.numpy())
+
+
+def metric_states(model) -> dict:
+    """{metric name: [variable values]} of ``model``'s metrics: what an interrupted checkpoint's pointer holds."""
+    import numpy as np
+
+    return {m.name: [np.asarray(v).tolist() for v in m.variables] for m in model.metrics}
+
+
+def find(directory: Path, which: str, run_name: str = "the run") -> Path:
+    """The prefix of the ``latest`` or the ``best`` checkpoint in ``directory``, or a one-line UserError."""
+    directory = Path(directory)
+    if which == "best":
+        path = directory / BEST
+        if not Path(f"{path}.index").is_file():
+            raise UserError(f"{run_name}: no best checkpoint ({path}.index); it is kept only when the run trains "
+                            f"with evaluation.every_epochs > 0 (use the latest checkpoint instead)")
+        return path
+    if which == "latest":
+        path = latest(directory)
+        if path is None or not Path(f"{path}.index").is_file():
+            raise UserError(f"{run_name}: no checkpoint in {directory} (train the run first, or wait for its "
+                            f"first checkpoint)")
+        return path
+    raise UserError(f"--checkpoint {which!r}: allowed: latest, best")
+
+
+# --------------------------------------------------------------------------------------------
+# The best checkpoint
+
+
+def best_record(directory: Path) -> dict | None:
+    """``best.json`` of ``directory`` (epoch, metric, value, checkpoint, feature extractor, metrics), or None."""
+    path = Path(directory) / f"{BEST}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def save_best(checkpoint, directory: Path, record: dict) -> None:
+    """Write ``checkpoint`` as ``best.*`` and ``record`` as ``best.json``, each atomically (index file last)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f"{BEST}.tmp-{os.getpid()}"
+    checkpoint.write(str(tmp))
+    written = sorted(directory.glob(f"{tmp.name}.*"), key=lambda p: p.suffix == ".index")  # index last
+    targets = [directory / (BEST + f.name[len(tmp.name):]) for f in written]
+    for f, target in zip(written, targets):
+        os.replace(f, target)
+    for stale in directory.glob(f"{BEST}.data-*"):
+        if stale not in targets:
+            stale.unlink()
+    write_text(directory / f"{BEST}.json", json.dumps({**record, "checkpoint": BEST}, indent=2) + "\n")

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from dataclasses import dataclass, replace
@@ -33,10 +32,14 @@ from pathlib import Path
 
 import numpy as np
 
-from homogan.atomic import write_text
+from homogan.atomic import atomic_path, write_text
 from homogan.data.labels import MNIST_CLASSES
 from homogan.errors import DataError
-from homogan.evaluation import cache_dir, dataset_identity, seeded_config, short_hash
+from homogan.runtime import import_tensorflow
+from homogan import pixels, precision
+from homogan.data import folders, sources
+from homogan.data.cache import cache_dir, dataset_identity, seeded_config, short_hash
+from homogan.data.records import Source
 
 #: 2: always trained in float32 (version 1 was trained under a bf16 run's policy when the first
 #: in-training evaluation made it).
@@ -59,8 +62,6 @@ def label_space(config) -> tuple[list[str], bool] | None:
         return list(e.classifier_attributes) + [a for a in d.attributes if a not in e.classifier_attributes], False
     if d.source == "tfds":
         return list(MNIST_CLASSES), True
-    from homogan.data import folders
-
     try:
         _, _, classes, _ = folders.read_folder(d.root, True)
     except DataError:
@@ -128,15 +129,11 @@ class Classifier:
 
 
 def _merge(a, b):
-    from homogan.data.sources import Source
-
     return Source(a.count + b.count, a.label_names, a.log + b.log, a.paths + b.paths,
                   np.concatenate([a.labels, b.labels]))
 
 
 def _slice(source, indices):
-    from homogan.data.sources import Source
-
     return Source(len(indices), source.label_names, list(source.log), [source.paths[i] for i in indices],
                   source.labels[indices])
 
@@ -152,8 +149,6 @@ def _holdout(source):
 
 def labelled_sources(config, names: list[str], one_hot: bool):
     """(training config, training Source, held-out Source, what was held out) of real labelled images."""
-    from homogan.data import sources
-
     e, d = config.evaluation, config.data
     if one_hot:
         base = seeded_config(config, attributes=[], filters={}, balance=None, limit=None, class_conditional=True)
@@ -205,14 +200,14 @@ def held_out_accuracy(probs: np.ndarray, labels: np.ndarray, names: list[str], o
 def _dataset(config, source, batch_size: int, train: bool):
     import tensorflow as tf
 
-    from homogan.data import pipeline
+    from homogan.data import pipeline  # TensorFlow: only when the classifier trains
 
     ds = pipeline.decoded_images(config, source)
     if train:
         # repeat(): fit runs a fixed number of steps per epoch. The decoder may drop a damaged image, so
         # the dataset's length is unknown to Keras, which otherwise ends epoch 1 on "ran out of data".
         ds = ds.shuffle(min(source.count, 10000), seed=0, reshuffle_each_iteration=True).repeat()
-    ds = ds.map(lambda x, y: (pipeline.to_unit_range(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda x, y: (pixels.to_unit_range(x), y), num_parallel_calls=tf.data.AUTOTUNE)
     if train:
         ds = ds.map(lambda x, y: (tf.image.random_flip_left_right(x, seed=1), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -249,13 +244,8 @@ def train(config, names: list[str], one_hot: bool, key: str, spec: dict, folder:
             "heldout": held_what,
             "seconds": round(time.perf_counter() - started, 1), "trained": time.strftime("%Y-%m-%d %H:%M:%S")}
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f"classifier.tmp-{os.getpid()}.weights.h5"
-    try:
+    with atomic_path(folder / WEIGHTS) as tmp:
         model.save_weights(str(tmp))
-        os.replace(tmp, folder / WEIGHTS)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     write_text(folder / INFO, json.dumps(info, indent=2) + "\n")
     return Classifier(key, folder, names, one_hot, model, feature_model, info, fresh=True)
 
@@ -270,10 +260,6 @@ def load(config, folder: Path) -> Classifier:
 
 def ensure(config, echo=print, retrain: bool = False) -> Classifier | None:
     """The cached classifier for ``config``'s data (trained on first use), or None when the data has no labels."""
-    from homogan.runtime import import_tensorflow
-
-    from homogan import precision
-
     spec = spec_for(config)
     if spec is None:
         return None

@@ -19,6 +19,8 @@ import platform
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from homogan.runtime import import_tensorflow
+
 #: CPU flags that decide which precision is fast (bf16 units) or how wide the vector units are.
 CPU_FLAGS_THAT_MATTER = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "avx512_fp16")
 #: Either of these means the CPU computes bfloat16 natively (AVX512-BF16 dot products or AMX tiles).
@@ -97,8 +99,6 @@ def read_cpu(cpuinfo: str | None = None, env: dict | None = None) -> tuple[str, 
 
 def read_facts(distribute: str = "none") -> DeviceFacts:
     """The facts of this machine, for a run with ``training.distribute`` = ``distribute``."""
-    from homogan.runtime import import_tensorflow
-
     tf = import_tensorflow()
     import keras
 

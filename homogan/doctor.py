@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import sys
 
+from homogan import device, precision, steptime
 from homogan.config import Config
+from homogan.data.labels import label_names
 
 
 def run_doctor(config: Config, steps: int = 5, rounds: int = 2, warmup: int = 2, echo=lambda *a: print(*a, flush=True),
                progress=lambda *a, **k: print(*a, **k, file=sys.stderr)) -> dict:
     """Print the report; return {"fastest", "configured", "auto", "rows"} for callers and tests."""
-    from homogan import device, precision, steptime
-    from homogan.data.labels import label_names
-
     facts = device.read_facts(config.training.distribute)
     for line in device.describe(facts):
         echo(line)

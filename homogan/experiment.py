@@ -1,4 +1,5 @@
-"""Run folders: created fresh for every run (never reused), with the resolved config written first."""
+"""Run folders: created fresh for every run (never reused), with the resolved config written first; and
+loading a trained run's generator from one (:func:`load_run`), the one way every reader does it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from homogan import checkpoints, precision
 from homogan.atomic import write_text
-from homogan.config import Config, from_dict
+from homogan.config import Config, from_dict, load_config
+from homogan.data.labels import label_names
 from homogan.errors import UserError
+from homogan.runtime import import_tensorflow
 
 
 @dataclass(frozen=True)
@@ -105,3 +109,35 @@ def open_run_dir(path: str | Path) -> RunDir:
 
 def write_config(run: RunDir, config: Config) -> None:
     write_text(run.config, json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+@dataclass
+class LoadedRun:
+    run: RunDir
+    config: Config
+    generator: object  # a homogan.models.Generator with the checkpoint's weights
+    generator_name: str  # "ema_generator" or "generator"
+    label_names: list[str]
+    one_hot: bool
+    checkpoint: Path
+    epoch: int
+
+
+def load_run(run_dir, overrides: tuple[str, ...] = (), echo=print, checkpoint: str = "latest") -> LoadedRun:
+    """The run's config and its generator (EMA when the run has one), restored from the latest checkpoint, or
+    with ``checkpoint="best"`` from ``checkpoints/best`` (kept by the training-time evaluation). Built in
+    float32 whatever the run trained in: inference needs no mixed precision."""
+    from homogan.models import build_models  # Keras: only when a run is loaded (freeze and --help stay light)
+    from homogan.models.inference import ema_copy
+
+    run = open_run_dir(run_dir)
+    config = load_config(run.config, list(overrides))
+    path = checkpoints.find(run.checkpoints, checkpoint, str(run_dir))
+    names = label_names(config)
+    import_tensorflow()
+    with precision.float32():
+        generator, _ = build_models(config, len(names))
+        ema = ema_copy(generator) if config.training.ema_decay is not None else None
+    ema, epoch = checkpoints.restore_generator(path, generator, ema, echo)
+    loaded, name = (ema, "ema_generator") if ema is not None else (generator, "generator")
+    return LoadedRun(run, config, loaded, name, names, config.data.class_conditional, path, epoch)

@@ -12,8 +12,9 @@ import json
 import re
 from pathlib import Path
 
+from homogan import checkpoints
 from homogan.atomic import write_text
-from homogan.config import Config, diff, from_dict, lookup, read_json
+from homogan.config import Config, diff, from_dict, load_config, lookup, read_json
 from homogan.errors import UserError
 
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
@@ -101,8 +102,6 @@ def load_frozen(folder: Path) -> Config:
 def freeze(source: str | Path, name: str, experiments_dir: str | Path = "experiments", parent: str | None = None,
            notes: str = "", overrides: tuple[str, ...] = ()) -> Path:
     """Create ``experiments/<name>/`` from a run folder or a config file (plus ``--set`` overrides)."""
-    from homogan.config import load_config
-
     if not NAME_PATTERN.fullmatch(name):
         raise UserError(f"--name {name!r}: use letters, digits, '_' or '-', starting with a letter (e.g. Experiment17)")
     source = Path(source)
@@ -136,8 +135,6 @@ def results_dir(folder: Path, overwrite: bool) -> tuple[Path, bool]:
     ``results-N/``. ``--overwrite`` empties ``results/`` and starts again there.
     """
     import shutil
-
-    from homogan import checkpoints
 
     base = folder / "results"
     if overwrite:

@@ -31,7 +31,7 @@ import keras
 import tensorflow as tf
 
 from homogan import augment as diffaugment, losses, regularizers
-from homogan.data.pipeline import to_unit_range
+from homogan.pixels import to_unit_range
 from homogan.seeds import ReplicaSeedGenerator
 
 #: ``training.update_mode``: see :meth:`GAN.train_step`.
@@ -130,6 +130,12 @@ class GAN(keras.Model):
         if self.acgan:
             self.trackers["aux_loss"] = keras.metrics.Mean(name="aux_loss")
             self.trackers["g_aux_loss"] = keras.metrics.Mean(name="g_aux_loss")
+
+    def set_global_batch_size(self, global_batch_size: int) -> None:
+        """A new batch size (a schedule phase) changes the step's shapes and the per-example loss scale
+        (sum ÷ global batch): the train step is traced again on the next ``fit``."""
+        self.global_batch_size = global_batch_size
+        self.train_function = None
 
     @property
     def metrics(self):

@@ -19,86 +19,18 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 
+from homogan.atomic import atomic_path
+from homogan.data import sources
 from homogan.data.labels import label_names
 from homogan.errors import DataError, UserError
-
-@dataclass
-class LoadedRun:
-    run: object  # homogan.experiment.RunDir
-    config: object
-    generator: object
-    generator_name: str  # "ema_generator" or "generator"
-    label_names: list[str]
-    one_hot: bool
-    checkpoint: Path
-    epoch: int
-
-
-def load_run(run_dir, overrides: tuple[str, ...] = (), echo=print, checkpoint: str = "latest") -> LoadedRun:
-    """The run's config and its generator (EMA when the run has one), restored from the latest checkpoint, or
-    with ``checkpoint="best"`` from ``checkpoints/best`` (kept by the training-time evaluation)."""
-    from homogan import checkpoints
-    from homogan.config import load_config
-    from homogan.experiment import open_run_dir
-    from homogan.runtime import import_tensorflow
-
-    run = open_run_dir(run_dir)
-    config = load_config(run.config, list(overrides))
-    if checkpoint == "best":
-        latest = run.checkpoints / "best"
-        if not Path(f"{latest}.index").is_file():
-            raise UserError(f"{run_dir}: no best checkpoint ({latest}.index); it is kept only when the run trains "
-                            f"with evaluation.every_epochs > 0 (use the latest checkpoint instead)")
-    elif checkpoint == "latest":
-        latest = checkpoints.latest(run.checkpoints)
-        if latest is None or not Path(f"{latest}.index").is_file():
-            raise UserError(f"{run_dir}: no checkpoint in {run.checkpoints} (train the run first, or wait for its "
-                            f"first checkpoint)")
-    else:
-        raise UserError(f"--checkpoint {checkpoint!r}: allowed: latest, best")
-    names = label_names(config)
-    tf = import_tensorflow()
-    import keras
-
-    from homogan.models import Generator, build_models
-    from homogan.train import network_weights
-
-    generator, _ = build_models(config, len(names))
-    ema = None
-    if config.training.ema_decay is not None:
-        ema = Generator(**{k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")},
-                        name="ema_generator")
-        ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, len(names))))
-    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-    if "generator_weights" in checkpoints.saved_parts(latest):
-        parts = {"generator": generator, **network_weights(generator, ema=ema)}
-        if ema is not None:
-            parts["ema_generator"] = ema
-        status = tf.train.Checkpoint(**parts, epoch=epoch).read(str(latest)).expect_partial()
-        try:
-            status.assert_existing_objects_matched()
-        except AssertionError as e:
-            raise UserError(f"{latest}: the checkpoint does not match the run's config.json "
-                            f"({str(e).splitlines()[0][:160]})") from None
-    else:
-        # Written before checkpoints listed every weight: only the trainable weights are in it (through G's
-        # optimizer); batch-norm statistics and the EMA generator are not.
-        optimizer = keras.optimizers.Adam()
-        optimizer.build(generator.trainable_variables)
-        tf.train.Checkpoint(generator=generator, g_optimizer=optimizer, epoch=epoch).read(str(latest)).expect_partial()
-        echo(f"note: {latest} predates full-weight checkpoints: restored the generator's trainable weights only "
-             f"(no batch-norm statistics{', no EMA weights' if ema is not None else ''}); images may differ from "
-             f"the run's sample grids")
-        ema = None
-    loaded = ema if ema is not None else generator
-    name = "ema_generator" if ema is not None else "generator"
-    return LoadedRun(run, config, loaded, name, names, config.data.class_conditional, latest, int(epoch.numpy()))
-
+from homogan.experiment import LoadedRun, load_run, open_run_dir
+from homogan.models import inference
+from homogan.visualize import make_gif, save_grid, tile
 
 # --------------------------------------------------------------------------------------------
 # Labels
@@ -134,8 +66,6 @@ def parse_attributes(text: str | None, names: list[str], one_hot: bool) -> dict[
 
 def label_pool(config, echo=print) -> np.ndarray | None:
     """The training selection's label vectors (None when the data is not available here)."""
-    from homogan.data import sources
-
     try:
         source = sources.open_source(config)
     except DataError as e:
@@ -191,11 +121,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def _images(loaded: LoadedRun, z: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    import keras
-
-    g = loaded.generator
-    return np.concatenate([keras.ops.convert_to_numpy(g(z[i:i + 256], labels[i:i + 256], training=False))
-                           for i in range(0, len(z), 256)])
+    return inference.generate(loaded.generator, z, labels)
 
 
 def _slug(fixed: dict[str, int]) -> str:
@@ -203,11 +129,6 @@ def _slug(fixed: dict[str, int]) -> str:
 
 
 def _save_png(path: Path, image: np.ndarray) -> None:
-    import imageio.v3 as iio
-
-    from homogan.atomic import atomic_path
-    from homogan.visualize import tile
-
     with atomic_path(path) as tmp:
         iio.imwrite(tmp, tile(image[None], 1, 1, pad=0), extension=".png")
 
@@ -216,8 +137,6 @@ def generate(run_dir, n: int = 64, attributes: str | None = None, seed: int | No
              separate: bool = False, interpolate: bool = False, sweep: str | None = None, steps: int = 10,
              unspecified: str = "data", fps: float = 6.0, checkpoint: str = "latest", echo=print) -> list[Path]:
     """Write the requested pictures; returns the written paths (see the module docstring)."""
-    from homogan.visualize import make_gif, save_grid
-
     if sum([separate, interpolate, sweep is not None]) > 1:
         raise UserError("generate: choose one of --separate, --interpolate, --sweep")
     if n < 1:
@@ -227,8 +146,6 @@ def generate(run_dir, n: int = 64, attributes: str | None = None, seed: int | No
     if out and not separate and Path(out).suffix.lower() != ".png":
         raise UserError(f"--out {out!r}: the output is a PNG; use a name ending in .png"
                         + (" (the GIF is written beside it)" if interpolate else ""))
-    from homogan.experiment import open_run_dir
-
     # The request is checked against the run's config before anything slow (loading TensorFlow, models).
     config = open_run_dir(run_dir).load_config()
     names, one_hot = label_names(config), config.data.class_conditional

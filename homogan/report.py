@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homogan.atomic import write_text
-from homogan.config import diff, lookup
+from homogan.config import Config, diff, lookup
 from homogan.errors import UserError
+from homogan.metrics import LOWER_IS_BETTER
 from homogan.visualize import read_history
 
-LOWER_IS_BETTER = ("g_loss", "d_loss", "d_loss_real", "d_loss_fake", "fid", "kid")
 SHOWN_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "images_per_second")
 
 
@@ -49,8 +49,6 @@ class Entry:
 def with_defaults(stored: dict) -> dict:
     """A stored config with keys added to the schema since it was written filled in by their defaults,
     so that comparing an old run with a new one shows real differences only."""
-    from homogan.config import Config
-
     def merge(base, over):
         if not isinstance(base, dict) or not isinstance(over, dict):
             return over

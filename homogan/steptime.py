@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from homogan.config import Config
+from homogan.train import build_gan
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,6 @@ def _with(config: Config, precision: str, mode: str) -> Config:
 def config_step(config: Config, num_labels: int):
     """The compiled train step of ``config`` (precision resolved) as a function of (real, labels)."""
     import tensorflow as tf
-
-    from homogan.train import build_gan
 
     gan = build_gan(config, num_labels)
     fn = tf.function(gan.train_step, jit_compile=config.training.jit_compile)

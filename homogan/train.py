@@ -16,6 +16,7 @@ import numpy as np
 
 from homogan import checkpoints, device, precision
 from homogan.config import Config, diff
+from homogan.data import sources
 from homogan.errors import UserError
 from homogan.experiment import RunDir, new_run_dir, open_run_dir, write_config
 from homogan.runtime import import_tensorflow
@@ -135,23 +136,12 @@ def _verbosity(progress: str) -> int:
 
 def train(config: Config, resume: str | Path | None = None, force: bool = False, run_dir: Path | None = None,
           echo=print) -> TrainResult:
-    """Train ``config``; with ``resume``, continue that run folder from its last checkpoint."""
-    from homogan.data import sources
+    """Train ``config``; with ``resume``, continue that run folder from its last checkpoint.
 
-    if resume is not None:
-        run = open_run_dir(resume)
-        saved = run.load_config()
-        changes = [c for c in diff(saved.to_dict(), config.to_dict()) if c[0] != "training.epochs"]
-        if changes and not force:
-            shown = ", ".join(f"{k}: {json.dumps(a)} → {json.dumps(b)}" for k, a, b in changes[:3])
-            raise UserError(f"--resume {str(resume)!r}: the config differs from the run's ({shown}); "
-                            f"resume without changes, or pass --force")
-        if checkpoints.latest(run.checkpoints) is None:
-            raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
-        # What a killed process left half-written (never the checkpoint the pointer names).
-        for f in run.remove_stale_temporaries() + checkpoints.remove_orphans(run.checkpoints):
-            echo(f"removed {f.relative_to(run.path)} (left by an interrupted write)")
-
+    The story, in named steps: check the resume → open the data → set up the device (strategy and
+    precision) → open the run folder → build the GAN and restore it → fit the phases → finish.
+    """
+    run = _check_resume(config, resume, force, echo) if resume is not None else None
     source = sources.open_source(config)
     data = sources.training_data(config, source)
     t = config.training
@@ -159,86 +149,118 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     tf = import_tensorflow()
     import keras
 
-    from homogan import callbacks as cb
-    from homogan.data import pipeline
-
     keras.utils.set_random_seed(config.experiment.seed)
     strategy = _strategy(t.distribute)
     # Resolved once, for the device this process trains on; the run folder's config keeps "auto".
     facts = device.read_facts(t.distribute)
     resolved = precision.resolve(t.precision, facts)
-    built_config = with_precision(config, resolved.precision)
+    run = _open_run_folder(config, run, run_dir, is_chief(strategy))
 
-    chief = is_chief(strategy)
+    with strategy.scope():
+        gan = build_gan(with_precision(config, resolved.precision), len(data.label_names))
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        parts = checkpoints.training_parts(gan, epoch_var)
+        checkpoint = tf.train.Checkpoint(**parts)
+        if resume is not None:
+            checkpoints.restore_training(parts, checkpoints.latest(run.checkpoints), echo)
+    initial_epoch = int(epoch_var.numpy())
+    # An interrupted run saved the state after `resume_step` steps of the next epoch, and its metric sums.
+    resume_step, epoch_metrics = checkpoints.latest_step(run.checkpoints) if resume is not None else (0, {})
+    if initial_epoch >= t.epochs:
+        echo(f"{run.path}: already trained {initial_epoch} of {t.epochs} epochs; nothing to do")
+        return TrainResult(run, initial_epoch, [])
+
+    cbs = _make_callbacks(config, data, run, checkpoint, epoch_var, initial_epoch, echo)
+    _print_summary(echo, config, run, data, source, gan.generator, gan.discriminator, initial_epoch, resolved)
+    earlier = run.sessions()
+    if earlier and earlier[-1]["precision"] != resolved.precision:
+        echo(f"note: this run trained in {earlier[-1]['precision']} before (on {earlier[-1]['device']['device_class']}); "
+             f"it continues in {resolved.summary()}")
+    run.record_session({"initial_epoch": initial_epoch, "precision": resolved.precision,
+                        "precision_reason": resolved.reason, "device": facts.to_dict()})
+    if resume_step:
+        echo(f"resuming epoch {initial_epoch + 1} after step {resume_step} (interrupted there)")
+    try:
+        with cbs.stop:
+            _fit_phases(gan, config, source, data, cbs, initial_epoch, resume_step, epoch_metrics, echo)
+            if cbs.stop.signum is not None and not cbs.nonfinite.problem and int(epoch_var.numpy()) < t.epochs:
+                _save_interrupted(cbs.stop, checkpoint, run, epoch_var, gan, data.steps_per_epoch, config.logging, echo)
+    except KeyboardInterrupt:
+        echo(f"\ninterrupted: {int(epoch_var.numpy())} of {t.epochs} epochs are saved in {run.checkpoints}; "
+             f"continue with `python main.py --resume {run.path}`", file=sys.stderr)
+        raise
+    finally:
+        frames = run.frames()
+        if config.logging.gif and len(frames) > 1:
+            from homogan.visualize import make_gif
+            make_gif(frames, run.gif, config.logging.gif_fps)
+    return _finish(run, t.epochs, int(epoch_var.numpy()), cbs, echo)
+
+
+def _check_resume(config: Config, resume: str | Path, force: bool, echo) -> RunDir:
+    """The run folder to resume, refused when the config changed (unless ``force``) or nothing was saved;
+    what a killed process left half-written is removed (never the checkpoint the pointer names)."""
+    run = open_run_dir(resume)
+    saved = run.load_config()
+    changes = [c for c in diff(saved.to_dict(), config.to_dict()) if c[0] != "training.epochs"]
+    if changes and not force:
+        shown = ", ".join(f"{k}: {json.dumps(a)} → {json.dumps(b)}" for k, a, b in changes[:3])
+        raise UserError(f"--resume {str(resume)!r}: the config differs from the run's ({shown}); "
+                        f"resume without changes, or pass --force")
+    if checkpoints.latest(run.checkpoints) is None:
+        raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
+    for f in run.remove_stale_temporaries() + checkpoints.remove_orphans(run.checkpoints):
+        echo(f"removed {f.relative_to(run.path)} (left by an interrupted write)")
+    return run
+
+
+def _open_run_folder(config: Config, resumed: RunDir | None, run_dir: Path | None, chief: bool) -> RunDir:
+    """The folder this process writes: the resumed run, a new run folder (config written first), or — on a
+    non-chief worker of a multi-worker cluster — a scratch folder removed at exit. Every worker runs the
+    same callbacks (checkpoints and samples involve the replicated variables), but only the chief keeps
+    a run folder."""
     if not chief:
-        # Multi-worker: every worker runs the same callbacks (checkpoints and samples involve the
-        # replicated variables), but only the chief keeps a run folder; the others write into a
-        # temporary folder that is removed at exit.
         import atexit
         import shutil
         import tempfile
 
         scratch = Path(tempfile.mkdtemp(prefix="homogan-worker-"))
         atexit.register(shutil.rmtree, scratch, True)
-        if resume is not None:
-            shutil.copytree(run.path, scratch / "run")
+        if resumed is not None:
+            shutil.copytree(resumed.path, scratch / "run")
+            return RunDir(scratch / "run")
         run = RunDir(scratch / "run")
-    if resume is None and chief:
+    elif resumed is not None:
+        return resumed
+    else:
         run = RunDir(run_dir) if run_dir is not None else new_run_dir(config.experiment.output_dir, config.experiment.name)
-        run.path.mkdir(parents=True, exist_ok=True)
-        write_config(run, config)
-    elif resume is None:
-        run.path.mkdir(parents=True, exist_ok=True)
-        write_config(run, config)
+    run.path.mkdir(parents=True, exist_ok=True)
+    write_config(run, config)
+    return run
 
-    num_labels = len(data.label_names)
-    with strategy.scope():
-        gan = build_gan(built_config, num_labels)
-        generator, discriminator, ema = gan.generator, gan.discriminator, gan.ema_generator
-        g_opt, d_opt = gan.g_optimizer, gan.d_optimizer
-        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        parts = dict(generator=generator, discriminator=discriminator, g_optimizer=g_opt, d_optimizer=d_opt,
-                     rng=gan.seed_generator.state, last_g_loss=gan.last_g_loss, epoch=epoch_var)
-        if ema is not None:
-            parts["ema_generator"] = ema
-        # Every weight of every network, listed explicitly: Keras 3 layers held in a plain list (the models'
-        # `blocks`) are not tf.train.Checkpoint dependencies, so without these lists a checkpoint held only
-        # what the optimizers track (trainable weights) — no batch-norm statistics and no EMA generator.
-        parts.update(network_weights(generator, discriminator, ema))
-        layer_rng = random_layer_states(generator, discriminator)
-        if layer_rng:
-            parts["layer_rng"] = layer_rng
-        checkpoint = tf.train.Checkpoint(**parts)
-        initial_epoch = 0
-        if resume is not None:
-            latest = str(checkpoints.latest(run.checkpoints))
-            saved = checkpoints.saved_parts(latest)
-            readable = dict(parts)
-            if "generator_weights" not in saved:
-                # Written before checkpoints listed every weight (network_weights): restore what it holds.
-                readable = {k: v for k, v in readable.items() if not k.endswith("_weights")}
-                echo(f"note: {latest} predates full-weight checkpoints: batch-norm statistics"
-                     f"{' and the EMA generator' if ema is not None else ''} start afresh")
-            if layer_rng and "layer_rng" not in saved:
-                del readable["layer_rng"]
-                echo(f"note: {latest} predates saved noise/dropout states: those draws restart from the seed")
-            reader = checkpoint if readable.keys() == parts.keys() else tf.train.Checkpoint(**readable)
-            reader.read(latest).assert_existing_objects_matched()
-            initial_epoch = int(epoch_var.numpy())
-    # An interrupted run saved the state after `resume_step` steps of the next epoch, and its metric sums.
-    resume_step, epoch_metrics = checkpoints.latest_step(run.checkpoints) if resume is not None else (0, {})
 
-    if initial_epoch >= t.epochs:
-        echo(f"{run.path}: already trained {initial_epoch} of {t.epochs} epochs; nothing to do")
-        return TrainResult(run, initial_epoch, [])
+@dataclass
+class _Callbacks:
+    """The callbacks of one training run, by role (the ones the training loop talks to are named)."""
 
-    z, labels, captions, rows = sample_rows(data.label_names, config.data.class_conditional,
-                                            config.logging.sample_columns, config.model.latent_dim,
-                                            config.experiment.seed)
-    lg = config.logging
+    nonfinite: object  # homogan.callbacks.StopOnNonFinite
+    history: object  # homogan.callbacks.HistoryCSV
+    stop: object  # homogan.callbacks.StopOnSignal
+    all: list
+
+
+def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, initial_epoch: int, echo) -> _Callbacks:
+    import keras
+
+    from homogan import callbacks as cb
+
+    t, lg = config.training, config.logging
+    z, labels, captions, rows = sample_rows(data.label_names, config.data.class_conditional, lg.sample_columns,
+                                            config.model.latent_dim, config.experiment.seed)
     nonfinite = cb.StopOnNonFinite(data.steps_per_epoch)
     history = cb.HistoryCSV(run.history, data.steps_per_epoch * data.batch_size, initial_epoch)
-    callbacks = [
+    stop = cb.StopOnSignal(echo)
+    every = [
         nonfinite,
         *_evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo),  # before HistoryCSV: see there
         history,
@@ -249,82 +271,67 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
                        lg.keep_checkpoints, lg.keep_every_epochs),
     ]
     if lg.tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False))
-    stop = cb.StopOnSignal(echo)
-    callbacks.append(stop)  # last: see there
+        every.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False))
+    every.append(stop)  # last: see there
+    return _Callbacks(nonfinite, history, stop, every)
+
+
+def _fit_phases(gan, config: Config, source, data, cbs: _Callbacks, initial_epoch: int, resume_step: int,
+                epoch_metrics: dict, echo) -> None:
+    """``gan.fit`` over the schedule's phases (a phase = epochs with one batch size and learning rates), the
+    rest of an interrupted epoch first, as its own fit of fewer steps."""
+    from homogan import callbacks as cb  # TensorFlow-heavy: imported when training starts, not with the module
+    from homogan.data import pipeline
+
+    t = config.training
 
     def fit(start: int, end: int, skip: int = 0):
-        """Epochs [start, end) of the current phase; the first ``skip`` steps of epoch ``start`` were
-        trained before an interruption: its dataset skips those batches (same order, seeded by epoch)."""
+        """Epochs [start, end); the first ``skip`` steps of epoch ``start`` were trained before an
+        interruption: its dataset skips those batches (same order, seeded by epoch)."""
         extra = []
         if skip:
-            stop.batch_offset = nonfinite.batch_offset = skip
-            history.images_done_before = skip * data.batch_size
+            cbs.stop.resume_within_epoch(skip)
+            cbs.nonfinite.resume_within_epoch(skip)
+            cbs.history.resume_within_epoch(skip, data.batch_size)
             extra = [cb.RestoreEpochMetrics(epoch_metrics)]
         dataset = pipeline.make_dataset(config, data, start, end).skip(skip)
-        try:
-            gan.fit(dataset, epochs=end, initial_epoch=start, steps_per_epoch=data.steps_per_epoch - skip,
-                    callbacks=extra + callbacks, verbose=_verbosity(lg.progress), shuffle=False)
-        finally:
-            nonfinite.batch_offset = 0
+        gan.fit(dataset, epochs=end, initial_epoch=start, steps_per_epoch=data.steps_per_epoch - skip,
+                callbacks=extra + cbs.all, verbose=_verbosity(config.logging.progress), shuffle=False)
 
-    _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch, resolved)
-    earlier = run.sessions()
-    if earlier and earlier[-1]["precision"] != resolved.precision:
-        echo(f"note: this run trained in {earlier[-1]['precision']} before (on {earlier[-1]['device']['device_class']}); "
-             f"it continues in {resolved.summary()}")
-    run.record_session({"initial_epoch": initial_epoch, "precision": resolved.precision,
-                        "precision_reason": resolved.reason, "device": facts.to_dict()})
-    if resume_step:
-        echo(f"resuming epoch {initial_epoch + 1} after step {resume_step} (interrupted there)")
-    try:
-        with stop:
-            for phase in schedule_phases(t, initial_epoch):
-                if t.schedule:
-                    # A new batch size changes the step's shapes and the loss scaling constant: retrace.
-                    data = sources.training_data(config, source, phase.batch_size)
-                    gan.global_batch_size = phase.batch_size
-                    gan.train_function = None
-                    g_opt.learning_rate = phase.g_learning_rate
-                    d_opt.learning_rate = phase.d_learning_rate
-                    history.images_per_epoch = data.steps_per_epoch * data.batch_size
-                    nonfinite.steps_per_epoch = data.steps_per_epoch
-                    echo(f"epochs {phase.start + 1}..{phase.end}: batch {phase.batch_size}, learning rates "
-                         f"G {phase.g_learning_rate:g} D {phase.d_learning_rate:g}")
-                start = phase.start
-                if resume_step and start == initial_epoch:
-                    # The rest of the interrupted epoch, as its own fit (it has fewer steps).
-                    fit(start, start + 1, skip=min(resume_step, data.steps_per_epoch - 1))
-                    start += 1
-                    if gan.stop_training:
-                        break
-                if start < phase.end:
-                    fit(start, phase.end)
-                if gan.stop_training:
-                    break
-            if stop.signum is not None and not nonfinite.problem and int(epoch_var.numpy()) < t.epochs:
-                _save_interrupted(stop, checkpoint, run, epoch_var, gan, data.steps_per_epoch, lg, echo)
-    except KeyboardInterrupt:
-        done = int(epoch_var.numpy())
-        echo(f"\ninterrupted: {done} of {t.epochs} epochs are saved in {run.checkpoints}; continue with "
-             f"`python main.py --resume {run.path}`", file=sys.stderr)
-        raise
-    finally:
-        frames = run.frames()
-        if lg.gif and len(frames) > 1:
-            from homogan.visualize import make_gif
-            make_gif(frames, run.gif, lg.gif_fps)
+    for phase in schedule_phases(t, initial_epoch):
+        if t.schedule:
+            data = sources.training_data(config, source, phase.batch_size)
+            gan.set_global_batch_size(phase.batch_size)
+            gan.g_optimizer.learning_rate = phase.g_learning_rate
+            gan.d_optimizer.learning_rate = phase.d_learning_rate
+            cbs.history.new_phase(data.steps_per_epoch * data.batch_size)
+            cbs.nonfinite.new_phase(data.steps_per_epoch)
+            echo(f"epochs {phase.start + 1}..{phase.end}: batch {phase.batch_size}, learning rates "
+                 f"G {phase.g_learning_rate:g} D {phase.d_learning_rate:g}")
+        start = phase.start
+        if resume_step and start == initial_epoch:
+            fit(start, start + 1, skip=min(resume_step, data.steps_per_epoch - 1))
+            start += 1
+            if gan.stop_training:
+                return
+        if start < phase.end:
+            fit(start, phase.end)
+        if gan.stop_training:
+            return
 
-    done = int(epoch_var.numpy())
-    if stop.signum is not None and not nonfinite.problem and done < t.epochs:
-        return TrainResult(run, done, history.rows, interrupted=stop.signum)
+
+def _finish(run: RunDir, epochs: int, done: int, cbs: _Callbacks, echo) -> TrainResult:
+    """The result and the last line: done (where to look), stopped on a non-finite loss, or interrupted."""
+    nonfinite, stop = cbs.nonfinite, cbs.stop
+    if stop.signum is not None and not nonfinite.problem and done < epochs:
+        return TrainResult(run, done, cbs.history.rows, interrupted=stop.signum)
     if nonfinite.problem:
         echo(f"stopped: {nonfinite.problem}; the last good checkpoint (epoch {done}) is in {run.checkpoints}",
              file=sys.stderr)
     else:
         echo(f"done: {done} epochs; open {run.samples} and {run.gif.name}, plots losses.png / accuracy.png, "
              f"`tensorboard --logdir {run.path.parent}`")
-    return TrainResult(run, done, history.rows, nonfinite.problem)
+    return TrainResult(run, done, cbs.history.rows, nonfinite.problem)
 
 
 def with_precision(config: Config, resolved: str) -> Config:
@@ -340,7 +347,8 @@ def build_gan(config: Config, num_labels: int):
     import keras
 
     from homogan.gan import GAN, rules_from_config
-    from homogan.models import Generator, build_models
+    from homogan.models import build_models
+    from homogan.models.inference import ema_copy
 
     t = config.training
     if t.precision not in precision.PRECISIONS:
@@ -348,12 +356,7 @@ def build_gan(config: Config, num_labels: int):
                          f"Received: {t.precision!r}")
     with precision.policy(t.precision):
         generator, discriminator = build_models(config, num_labels)
-        ema = None
-        if t.ema_decay is not None:
-            same = {k: v for k, v in generator.get_config().items() if k not in ("name", "trainable", "dtype")}
-            ema = Generator(**same, name="ema_generator")
-            ema(keras.ops.zeros((1, config.model.latent_dim)), keras.ops.zeros((1, num_labels)))
-            ema.set_weights(generator.get_weights())
+        ema = ema_copy(generator) if t.ema_decay is not None else None
     gan = GAN(generator, discriminator, ema_generator=ema, seed=config.experiment.seed)
 
     def adam(o):
@@ -372,9 +375,8 @@ def _save_interrupted(stop, checkpoint, run, epoch_var, gan, steps_per_epoch, lg
     """After SIGINT/SIGTERM: save the state at the step boundary where training stopped, say how to resume."""
     done = int(epoch_var.numpy())
     if 0 < stop.steps_done < steps_per_epoch:
-        from homogan.callbacks import metric_states
-
-        path = checkpoints.save_interrupted(checkpoint, run.checkpoints, done, stop.steps_done, metric_states(gan))
+        path = checkpoints.save_interrupted(checkpoint, run.checkpoints, done, stop.steps_done,
+                                            checkpoints.metric_states(gan))
         where = f"epoch {done + 1}, step {stop.steps_done} of {steps_per_epoch}"
     else:  # stopped at an epoch's end, which checkpoint_every_epochs may not have saved
         if checkpoints.latest_epoch(run.checkpoints) != done or checkpoints.latest_step(run.checkpoints)[0]:
@@ -418,30 +420,3 @@ def _evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo) -> lis
 
     return [cb.Evaluation(lambda: Evaluator(config, data.label_names, echo=echo), e.every_epochs,
                           config.training.epochs, e.best_metric, checkpoint, run.checkpoints, epoch_var)]
-
-
-def random_layer_states(*networks) -> list:
-    """The seed states of the networks' random layers (G's Gaussian noise, D's dropout), by position.
-
-    ``Layer.weights`` leaves seed generators out, so checkpoints hold them separately (``layer_rng``):
-    without them a resumed run would replay those layers' draws from step 0 instead of continuing.
-    """
-    states = []
-    for net in networks:
-        weights = {id(w) for w in net.weights}
-        states += [v for v in net.variables if id(v) not in weights]
-    return states
-
-
-def network_weights(generator, discriminator=None, ema=None) -> dict:
-    """``tf.train.Checkpoint`` parts holding every weight (trainable or not) of each network, by position.
-
-    Used by training (write and resume) and by :func:`homogan.generate.load_run` (read), so that
-    both sides agree on the names: ``generator_weights``, ``discriminator_weights``, ``ema_generator_weights``.
-    """
-    parts = {"generator_weights": list(generator.weights)}
-    if discriminator is not None:
-        parts["discriminator_weights"] = list(discriminator.weights)
-    if ema is not None:
-        parts["ema_generator_weights"] = list(ema.weights)
-    return parts

@@ -80,10 +80,10 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_config):
 def test_resume_of_a_checkpoint_without_noise_states_says_those_draws_restart(tiny_config, monkeypatch):
     """A checkpoint written before ``layer_rng`` existed (simulated: the first run saves no layer
     states) still resumes, with a note that the noise/dropout draws restart from the seed."""
-    import homogan.train as train_module
+    from homogan import checkpoints
 
     rules = ("model.generator.noise_stddev=0.1", "model.discriminator.dropout=0.2")
-    monkeypatch.setattr(train_module, "random_layer_states", lambda *networks: [])
+    monkeypatch.setattr(checkpoints, "random_layer_states", lambda *networks: [])
     first = train(tiny_config(*rules, "training.epochs=1"), echo=lambda *a, **k: None)
     monkeypatch.undo()
     said = []

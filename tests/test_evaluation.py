@@ -8,80 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from homogan import evaluation as ev
+from homogan import features, metrics, pixels
+from homogan.data import cache, pipeline
 from homogan.config import load_config
 from homogan.errors import ConfigError, UserError
 
 QUIET = dict(echo=lambda *a, **k: None)
-
-
-# --------------------------------------------------------------------------------------------
-# Math
-
-
-def test_fid_matches_the_closed_form_for_two_gaussians():
-    # Commuting (diagonal) covariances: FID = |mu1-mu2|^2 + sum (sqrt(a) - sqrt(b))^2.
-    a, b = np.array([1.0, 4.0, 9.0]), np.array([4.0, 1.0, 0.25])
-    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([1.0, 1.0, 0.0])
-    expected = 1.0 + 4.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert ev.frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-10)
-    # Non-commuting 2x2: tr sqrt(S1 S2) = sqrt(tr(S1 S2) + 2 sqrt(det(S1 S2))) for a 2x2 with positive eigenvalues.
-    s1 = np.array([[2.0, 0.8], [0.8, 1.0]])
-    s2 = np.array([[1.0, -0.3], [-0.3, 3.0]])
-    m = s1 @ s2
-    tr_sqrt = math.sqrt(np.trace(m) + 2 * math.sqrt(np.linalg.det(m)))
-    expected = np.trace(s1) + np.trace(s2) - 2 * tr_sqrt
-    assert ev.frechet_distance(np.zeros(2), s1, np.zeros(2), s2) == pytest.approx(expected, rel=1e-9)
-    # ...and on samples, the estimate approaches the population value.
-    rng = np.random.default_rng(0)
-    x = rng.multivariate_normal(np.zeros(2), s1, 200_000)
-    y = rng.multivariate_normal(np.array([1.0, 0.0]), s2, 200_000)
-    assert ev.fid(x, y) == pytest.approx(expected + 1.0, rel=0.02)
-
-
-def test_fid_of_a_set_with_itself_is_zero_even_when_the_covariance_is_singular():
-    rng = np.random.default_rng(1)
-    x = rng.standard_normal((50, 128)).astype(np.float32)  # 50 samples in 128 dims: rank 49
-    assert ev.fid(x, x) < 1e-6 * np.trace(np.cov(x, rowvar=False))
-    assert ev.fid(x, x + 0.5) == pytest.approx(128 * 0.25, rel=1e-6)  # a shift only moves the means
-
-
-def test_kid_is_unbiased_on_identical_distributions_and_positive_when_they_differ():
-    rng = np.random.default_rng(2)
-    same = [ev.kid(rng.standard_normal((200, 16)), rng.standard_normal((200, 16)), subsets=5, seed=s)[0]
-            for s in range(20)]
-    shifted = ev.kid(rng.standard_normal((200, 16)), rng.standard_normal((200, 16)) + 0.5, subsets=5)[0]
-    assert min(same) < 0 < max(same)  # unbiased: scatters around 0, not above it
-    assert abs(np.mean(same)) < 3 * np.std(same) / math.sqrt(len(same)) + 1e-4
-    assert shifted > 10 * np.std(same)
-
-
-def test_precision_recall_identical_collapsed_and_disjoint_sets():
-    rng = np.random.default_rng(3)
-    real = rng.standard_normal((400, 8))
-    assert ev.precision_recall(real, real.copy()) == (1.0, 1.0)
-    collapsed = np.repeat(real[:4], 100, axis=0)  # mode collapse: a few real samples, repeated
-    precision, recall = ev.precision_recall(real, collapsed)
-    assert precision > 0.99 and recall < 0.05
-    other = rng.standard_normal((400, 8))
-    precision, recall = ev.precision_recall(real, other)
-    assert precision > 0.6 and recall > 0.6
-    assert ev.precision_recall(real, real + 20.0) == (0.0, 0.0)
-
-
-def test_all_metrics_records_sample_counts_beside_every_value():
-    rng = np.random.default_rng(4)
-    m = ev.all_metrics(rng.standard_normal((300, 6)), rng.standard_normal((120, 6)))
-    assert (m["fid_n_real"], m["fid_n_fake"], m["kid_n_real"], m["kid_n_fake"]) == (300, 120, 300, 120)
-    assert (m["pr_n_real"], m["pr_n_fake"], m["pr_k"]) == (120, 120, 3)
-    assert set(ev.numeric(m)) == {"fid", "kid", "kid_std", "precision", "recall"}
-
-
-def test_generated_images_are_quantised_like_real_ones_in_memory():
-    x = np.linspace(-1, 1, 1001, dtype=np.float32)
-    q = ev.quantize(x)
-    levels = (q + 1) * 127.5
-    assert np.allclose(levels, np.round(levels), atol=1e-4) and np.abs(q - x).max() <= 1 / 127.5
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,37 +71,38 @@ def test_fid_on_real_images_halves_small_noise_large(trained):
     from homogan.data import sources
 
     config, clf, _, _ = trained
-    source = sources.open_source(ev.seeded_config(config))
-    images, _ = ev.load_images(config, source)
-    extractor = ev.FeatureExtractor(f"classifier:{clf.key}", clf.embed_fn)
+    source = sources.open_source(cache.seeded_config(config))
+    decoded = pipeline.decoded_images(config, source).batch(256)
+    images = np.concatenate([pixels.to_unit_range(x).numpy() for x, _ in decoded])
+    extractor = features.FeatureExtractor(f"classifier:{clf.key}", clf.embed_fn)
     a, b = extractor(images[:96]), extractor(images[96:192])
     noise = extractor(np.random.default_rng(0).uniform(-1, 1, images[:96].shape).astype(np.float32))
-    halves, vs_noise = ev.fid(a, b), ev.fid(a, noise)
+    halves, vs_noise = metrics.fid(a, b), metrics.fid(a, noise)
     assert vs_noise > 5 * halves, (halves, vs_noise)
-    assert ev.fid(a, a) < 1e-6 * max(halves, 1e-3)
-    assert ev.precision_recall(a, noise)[0] < ev.precision_recall(a, b)[0]
+    assert metrics.fid(a, a) < 1e-6 * max(halves, 1e-3)
+    assert metrics.precision_recall(a, noise)[0] < metrics.precision_recall(a, b)[0]
 
 
 def test_feature_extractor_choice(trained, tmp_path, monkeypatch):
     config, clf, _, base = trained
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     messages = []
-    chosen = ev.feature_extractor(config, clf, echo=messages.append)
+    chosen = features.feature_extractor(config, clf, echo=messages.append)
     assert chosen.name == f"classifier:{clf.key}"
     assert len(messages) == 1 and "\n" not in messages[0]
-    assert ev.INCEPTION_FILE in messages[0] and str(tmp_path / "keras" / "models") in messages[0]
+    assert features.INCEPTION_FILE in messages[0] and str(tmp_path / "keras" / "models") in messages[0]
     forced = load_config(None, base + ["evaluation.feature_extractor=inception"])
-    with pytest.raises(UserError, match=ev.INCEPTION_FILE):
-        ev.feature_extractor(forced, clf, **QUIET)
+    with pytest.raises(UserError, match=features.INCEPTION_FILE):
+        features.feature_extractor(forced, clf, **QUIET)
     missing = load_config(None, base + [f"evaluation.inception_weights={tmp_path / 'nope.h5'}"])
     with pytest.raises(UserError, match="nope.h5"):
-        ev.feature_extractor(missing, clf, **QUIET)
+        features.feature_extractor(missing, clf, **QUIET)
     # Weights in the Keras cache are picked up (the network itself is stubbed: no download, no 90 MB file).
     (tmp_path / "keras" / "models").mkdir(parents=True)
-    (tmp_path / "keras" / "models" / ev.INCEPTION_FILE).write_bytes(b"")
-    monkeypatch.setattr(ev, "inception_extractor", lambda w: ev.FeatureExtractor(f"inception_v3:{w.name}", None))
-    assert ev.feature_extractor(config, clf, **QUIET).name == f"inception_v3:{ev.INCEPTION_FILE}"
-    assert ev.feature_extractor(load_config(None, base + ["evaluation.feature_extractor=classifier"]), clf,
+    (tmp_path / "keras" / "models" / features.INCEPTION_FILE).write_bytes(b"")
+    monkeypatch.setattr(features, "inception_extractor", lambda w: features.FeatureExtractor(f"inception_v3:{w.name}", None))
+    assert features.feature_extractor(config, clf, **QUIET).name == f"inception_v3:{features.INCEPTION_FILE}"
+    assert features.feature_extractor(load_config(None, base + ["evaluation.feature_extractor=classifier"]), clf,
                                 **QUIET).name.startswith("classifier:")
 
 

@@ -68,7 +68,7 @@ def test_second_epoch_decodes_nothing(tiny_config, synthetic_root, tmp_path):
 def test_centre_crop_then_resize(tmp_path):
     import tensorflow as tf
 
-    from homogan.data.pipeline import decode
+    from homogan.data.decode import decode
 
     # A 178x218 image: white border, black 160x160 centre square → the crop is all black.
     pixels = np.full((218, 178, 3), 255, np.uint8)

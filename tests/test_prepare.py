@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from homogan.config import load_config
-from homogan.data import prepared, sources
+from homogan.data import decode, prepared, sources
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_shards_give_the_same_sequence_as_jpegs(config_in, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded although prepared shards exist")
 
-    monkeypatch.setattr(pipeline, "decode", no_decoding)
+    monkeypatch.setattr(decode, "decode", no_decoding)
     for cached in ("true", "false"):
         cfg = config_in(*overrides, f"data.cache={cached}")
         for jpegs, shards in ((from_jpegs, epochs_of(cfg)), (resumed_jpegs, epochs_of(cfg, initial_epoch=1))):
@@ -140,3 +140,9 @@ def test_prepare_has_help():
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["prepare", "--help"])
     assert e.value.code == 0
+
+
+def test_decode_fingerprint_survives_the_move_of_decode_out_of_the_pipeline():
+    """Shards prepared before decode() moved from pipeline.py to decode.py stay valid: the fingerprint is
+    that of 31e5210 (``git show 31e5210:homogan/data/prepared.py``'s decode_fingerprint() on its pipeline.py)."""
+    assert prepared.decode_fingerprint() == "702363a98022"

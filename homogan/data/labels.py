@@ -7,6 +7,8 @@ unconditional run. Training, generation, the classifier and ``doctor`` all ask h
 
 from __future__ import annotations
 
+from homogan.data import folders
+
 #: The classes of tensorflow-datasets' mnist, in label order.
 MNIST_CLASSES = [str(i) for i in range(10)]
 
@@ -18,6 +20,4 @@ def label_names(config) -> list[str]:
         return list(d.attributes)
     if d.source == "tfds":
         return list(MNIST_CLASSES)
-    from homogan.data import folders
-
     return folders.read_folder(d.root, True)[2]

@@ -1,7 +1,7 @@
 """Prepared shards: the selected images of a data config, decoded, cropped and resized once, stored as raw uint8.
 
 Why: the first epoch of every run decodes, crops and resizes every JPEG again (CelebA: 200k JPEGs, minutes of
-CPU per run). ``python -m homogan prepare`` runs the training pipeline's own :func:`homogan.data.pipeline.decode`
+CPU per run). ``python -m homogan prepare`` runs the training pipeline's own :func:`homogan.data.decode.decode`
 once and stores exactly what it produced, so later runs only read bytes.
 
 **Format**: raw uint8 ``.npy`` shards (``images-00000.npy``: shape (n, size, size, channels), one 128-byte header)
@@ -16,7 +16,7 @@ the shards' blocks round-robin, in parallel with ``deterministic=True``, which r
 per-epoch shuffle of :func:`homogan.data.pipeline.make_dataset` (order depends only on (seed, epoch)) sees the same
 sequence from shards as from JPEGs, and a resumed run sees the same batches either way.
 
-**Key**: :func:`homogan.evaluation.dataset_identity` (source, root, size, crop, channels), the selection keys, a
+**Key**: :func:`homogan.data.cache.dataset_identity` (source, root, size, crop, channels), the selection keys, a
 fingerprint of the selected files in their order with their labels (so the seed-dependent order, balance and limit
 are covered exactly), the modification times of the image folders, the source code of ``decode`` (and what it
 calls) and the TensorFlow version: a prepared folder is used only if it holds exactly what decoding would give.
@@ -35,7 +35,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -43,7 +42,9 @@ from pathlib import Path
 import numpy as np
 
 from homogan.atomic import write_text
-from homogan.evaluation import cache_dir, dataset_identity, short_hash
+from homogan.data import sources
+from homogan.runtime import import_tensorflow
+from homogan.data.cache import cache_dir, dataset_identity, selection, short_hash
 
 #: Bump when the layout or the meaning of the files changes: old folders are then simply not found.
 PREPARED_VERSION = 1
@@ -58,7 +59,7 @@ MIN_SHARDS, MAX_SHARDS = 2, 16
 #: end) and the reader skips the same number of bytes in every file.
 HEADER_BYTES = 128
 MANIFEST = "manifest.json"
-PIPELINE_FILE = Path(__file__).with_name("pipeline.py")
+DECODE_FILE = Path(__file__).with_name("decode.py")
 
 _announced: set[str] = set()
 
@@ -69,9 +70,10 @@ def prepared_root(config) -> Path:
 
 
 def decode_fingerprint() -> str:
-    """Hash of the source of ``pipeline.decode`` and the module functions it calls (read with ``ast``, no
-    TensorFlow import): a change to decoding invalidates the shards, a change elsewhere in the pipeline does not."""
-    text = PIPELINE_FILE.read_text(encoding="utf-8")
+    """Hash of the source of :func:`homogan.data.decode.decode` and the module functions it calls (read with
+    ``ast``, no TensorFlow import): a change to decoding invalidates the shards, a change elsewhere does not.
+    (It moved from pipeline.py to decode.py unchanged, so shards prepared before the move stay valid.)"""
+    text = DECODE_FILE.read_text(encoding="utf-8")
     functions = {n.name: n for n in ast.parse(text).body if isinstance(n, ast.FunctionDef)}
     todo, seen, parts = ["decode"], set(), []
     while todo:
@@ -107,10 +109,7 @@ def _files_fingerprint(source) -> dict | None:
 
 def spec(config, source) -> dict:
     """Everything that determines the prepared images, their labels and their order."""
-    d = config.data
-    selection = {"split": d.split, "filters": d.filters, "balance": d.balance, "limit": d.limit,
-                 "attributes": d.attributes, "class_conditional": d.class_conditional}
-    return {"dataset": dataset_identity(config), "selection": selection, "count": source.count,
+    return {"dataset": dataset_identity(config), "selection": selection(config), "count": source.count,
             "label_names": list(source.label_names), "files": _files_fingerprint(source),
             "decode": decode_fingerprint(), "tensorflow": _tensorflow_version(), "version": PREPARED_VERSION}
 
@@ -247,8 +246,6 @@ def prepare(config, echo=print, num_shards: int | None = None) -> tuple[Path, di
     """Write the prepared shards of ``config``'s data unless a complete folder exists: (folder, manifest, fresh).
 
     Raises DataError for missing or malformed data before anything is written."""
-    from homogan.data import sources
-
     source = sources.open_source(config)  # DataError here: nothing written yet
     k = key(config, source)
     root = prepared_root(config)
@@ -257,20 +254,17 @@ def prepare(config, echo=print, num_shards: int | None = None) -> tuple[Path, di
     if manifest is not None:
         return final, manifest, False
 
-    from homogan.runtime import import_tensorflow
-
     tf = import_tensorflow()
     import keras
 
-    from homogan.data import pipeline
+    from homogan.data import decode  # TensorFlow: only when shards are written (find() and the key need none)
 
     d = config.data
     shape = (d.image_size, d.image_size, d.channels)
     record = int(np.prod(shape))
     shards = num_shards or _num_shards(source.count, record)
     # The pipeline's own decode, in the source's order: the shards hold exactly what training would decode.
-    plain = replace(config, data=replace(d, cache=False, prepared="off"))
-    batches = pipeline.decoded_images(plain, source).batch(BLOCK).prefetch(tf.data.AUTOTUNE)
+    batches = decode.decoded_dataset(config, source).batch(BLOCK).prefetch(tf.data.AUTOTUNE)
 
     echo(f"preparing {source.count} images ({d.image_size}x{d.image_size}x{d.channels}, {len(source.label_names)} "
          f"labels) into {final} ({shards} shards)")

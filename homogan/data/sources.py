@@ -7,47 +7,19 @@ and leaves nothing behind.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from homogan.config import Config
-from homogan.data import celeba, folders, integrity, selection
+from homogan.data import celeba, folders, integrity, selection, synthetic, tfds_source
+from homogan.data.records import Source, TrainingData
 from homogan.errors import DataError
+
+__all__ = ["Source", "TrainingData", "open_source", "training_data", "SYNTHETIC_SEED"]
 
 #: The synthetic dataset is one fixed dataset (like CelebA): ``experiment.seed`` varies training only.
 SYNTHETIC_SEED = 0
-
-
-@dataclass
-class Source:
-    """What to decode, in a fixed order, with labels: image file paths, or (tfds) encoded records."""
-
-    count: int
-    label_names: list[str]
-    log: list[str] = field(default_factory=list)
-    paths: list[str] | None = None
-    labels: np.ndarray | None = None  # (count, num_labels) float32 in {0, 1}
-    encoded: Any = None  # tf.data.Dataset of (encoded bytes, label), for tfds
-
-
-@dataclass
-class TrainingData:
-    source: Source
-    image_size: int
-    channels: int
-    batch_size: int  # images per training step: global batch × d_steps
-    steps_per_epoch: int
-
-    @property
-    def num_images(self) -> int:
-        return self.source.count
-
-    @property
-    def label_names(self) -> list[str]:
-        return self.source.label_names
 
 
 def open_source(config: Config) -> Source:
@@ -56,7 +28,6 @@ def open_source(config: Config) -> Source:
     if d.source in ("synthetic", "celeba"):
         root = Path(d.root)
         if d.source == "synthetic":
-            from homogan.data import synthetic
             root = synthetic.generate(root, d.synthetic_images, SYNTHETIC_SEED)
         table = celeba.read_celeba(root, need_partition=d.split != "all")
         indices, log = selection.select(table, split=d.split, filters=d.filters, balance=d.balance,
@@ -74,7 +45,6 @@ def open_source(config: Config) -> Source:
         log = [f"{len(paths)} images in {d.root}" + (f" ({skipped} non-image files skipped)" if skipped else "")]
         paths, labels = _whole_files([paths[i] for i in order], labels[order], log)
         return Source(len(paths), classes, log, paths, labels)
-    from homogan.data import tfds_source
     return tfds_source.open_tfds(config)
 
 

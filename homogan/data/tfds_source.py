@@ -14,6 +14,7 @@ import numpy as np
 from homogan.config import Config
 from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.data.labels import MNIST_CLASSES
+from homogan.data.records import Source
 from homogan.errors import DataError
 from homogan.runtime import import_tensorflow
 
@@ -41,8 +42,6 @@ def is_prepared(builder) -> bool:
 def open_tfds(config: Config):
     tf = import_tensorflow()
     import tensorflow_datasets as tfds
-
-    from homogan.data.sources import Source
 
     d = config.data
     data_dir = Path(d.root)
