@@ -6,6 +6,8 @@ import contextlib
 import os
 from pathlib import Path
 
+from homogan.errors import WRITE_ERRNOS, WriteError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
@@ -13,6 +15,8 @@ def atomic_path(path: str | Path):
 
     The temporary name keeps every suffix (``epoch_0001.tmp-123.png``, ``classifier.tmp-123.weights.h5``)
     so writers that infer the format from the name (matplotlib, imageio, Keras' ``.weights.h5``) still work.
+    A write the machine refuses (:data:`homogan.errors.WRITE_ERRNOS`: a full disk, an I/O error, a
+    read-only file system) is raised as :class:`homogan.errors.WriteError` naming ``path``.
     """
     path = Path(path)
     stem, dot, suffixes = path.name.partition(".")
@@ -20,6 +24,10 @@ def atomic_path(path: str | Path):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in WRITE_ERRNOS:
+            raise WriteError(path, e.strerror or str(e)) from e
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -70,6 +70,24 @@ class SampleGrid(keras.callbacks.Callback):
             self.write(done)
 
 
+class StandingStatistics(keras.callbacks.Callback):
+    """At every completed epoch's end, before its sample grid, evaluation and checkpoint, recompute the EMA
+    generator's batch-norm statistics from its own activations (``training.ema_batch_norm: "standing"``,
+    :func:`homogan.models.inference.standing_statistics`; the README's "EMA and batch norm" says what it
+    gained). Keep it before those callbacks in the list."""
+
+    def __init__(self, label_pool, num_labels: int, one_hot: bool, seed: int):
+        super().__init__()
+        self.label_pool, self.num_labels, self.one_hot, self.seed = label_pool, num_labels, one_hot, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        ema = self.model.ema_generator
+        if ema is None or self.model.ema_batch_norm != "standing" or not epoch_completed(self.model):
+            return
+        inference.standing_statistics(ema, self.label_pool, self.num_labels, self.one_hot,
+                                      seed=self.seed * 1_000_003 + epoch + 1)
+
+
 class HistoryCSV(keras.callbacks.Callback):
     """``history.csv``: one row per epoch with every metric, wall time and images/s.
 
@@ -119,7 +137,8 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 class HistoryPlots(keras.callbacks.Callback):
-    """Redraws ``losses.png`` and ``accuracy.png`` from ``history.csv`` after every epoch."""
+    """Redraws ``losses.png`` and ``accuracy.png`` (``critic.png`` for a Wasserstein critic) from ``history.csv``
+    after every epoch."""
 
     def __init__(self, history_path: Path, out_dir: Path):
         super().__init__()

@@ -30,6 +30,7 @@ TensorFlow is imported inside the functions that need it: listing or pruning che
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -37,7 +38,7 @@ import shutil
 from pathlib import Path
 
 from homogan.atomic import write_text
-from homogan.errors import UserError
+from homogan.errors import UserError, WriteError
 
 POINTER = "latest.json"
 BEST = "best"
@@ -89,12 +90,99 @@ def saved_parts(path: Path | str) -> set[str]:
     return {key.split("/", 1)[0] for key in tf.train.load_checkpoint(str(path)).get_variable_to_shape_map()}
 
 
+# --------------------------------------------------------------------------------------------
+# Checksums: damage is found before TensorFlow reads a checkpoint
+
+
+SIDECAR = ".sha256.json"
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _files(path: Path) -> list[Path]:
+    """The files TensorFlow wrote for the checkpoint prefix ``path`` (index and data shards)."""
+    return sorted(f for f in path.parent.glob(f"{path.name}.*") if not f.name.endswith(SIDECAR))
+
+
+def _write(checkpoint, path: Path) -> dict:
+    """``checkpoint.write(path)`` plus a sidecar with the SHA-256 of every file written; {name: digest}.
+
+    A write that fails (a full disk, an I/O error) removes what it wrote and raises WriteError."""
+    import tensorflow as tf
+
+    try:
+        checkpoint.write(str(path))
+        files = {f.name: _digest(f) for f in _files(path)}
+        write_text(path.with_name(path.name + SIDECAR), json.dumps({"files": files}, indent=1) + "\n")
+    except (OSError, tf.errors.OpError) as e:
+        for f in path.parent.glob(f"{path.name}.*"):
+            f.unlink()
+        if isinstance(e, WriteError):
+            raise
+        reason = getattr(e, "strerror", None) or str(getattr(e, "message", e)).strip().splitlines()[0][:200]
+        raise WriteError(path, reason) from e
+    return files
+
+
+def damage(path: Path) -> str | None:
+    """Why the checkpoint at prefix ``path`` cannot be trusted — a missing file, a file that does not match
+    the checksum recorded when it was written, or TensorFlow failing to read a tensor — or None."""
+    import tensorflow as tf
+
+    path = Path(path)
+    if not Path(f"{path}.index").is_file():
+        return f"{path.name}.index is missing"
+    sidecar = path.with_name(path.name + SIDECAR)
+    if sidecar.is_file():
+        for name, digest in json.loads(sidecar.read_text(encoding="utf-8"))["files"].items():
+            f = path.parent / name
+            if not f.is_file():
+                return f"{name} is missing"
+            if _digest(f) != digest:
+                return f"{name} does not match its checksum"
+    try:  # checkpoints from before the checksums: let TensorFlow read every tensor
+        reader = tf.train.load_checkpoint(str(path))
+        for key in reader.get_variable_to_shape_map():
+            reader.get_tensor(key)
+    except Exception as e:  # noqa: BLE001 (any failure to read means: do not resume from it)
+        return "TensorFlow cannot read it (" + str(e).strip().splitlines()[0][:120] + ")"
+    return None
+
+
+def fall_back_if_damaged(directory: Path, echo=print) -> int | None:
+    """Before a resume: if the checkpoint ``latest.json`` names is damaged, point it at the newest epoch
+    checkpoint that is whole and return that epoch (the caller discards what came after); None when the
+    latest is whole. One line says what was found; a run with no whole checkpoint is a UserError."""
+    directory = Path(directory)
+    pointer = _pointer(directory)
+    named = directory / pointer["checkpoint"]
+    why = damage(named)
+    if why is None:
+        return None
+    for epoch in reversed(saved_epochs(directory)):
+        candidate = prefix(directory, epoch)
+        if candidate == named or (epoch >= int(pointer["epoch"]) and named.name.startswith("epoch_")):
+            continue
+        if damage(candidate) is None:
+            write_text(directory / POINTER, json.dumps({"checkpoint": candidate.name, "epoch": epoch}) + "\n")
+            echo(f"note: checkpoint {named.name} is damaged ({why}); resuming from {candidate.name} instead")
+            return epoch
+    raise UserError(f"{named}: the checkpoint is damaged ({why}) and no earlier checkpoint of the run is whole; "
+                    f"the run cannot be resumed (start it again)")
+
+
 def save_interrupted(checkpoint, directory: Path, epoch: int, step: int, metrics: dict) -> Path:
     """Write the mid-epoch state after ``step`` steps of epoch ``epoch + 1`` and point ``latest`` at it."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"interrupted_e{epoch:04d}_s{step:06d}"
-    checkpoint.write(str(path))
+    _write(checkpoint, path)
     write_text(directory / POINTER, json.dumps({"checkpoint": path.name, "epoch": epoch, "step": step,
                                                 "metrics": metrics}) + "\n")
     _remove_interrupted(directory, keep=path.name)
@@ -112,7 +200,7 @@ def save(checkpoint, directory: Path, epoch: int, keep: int, keep_every: int = 0
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = prefix(directory, epoch)
-    checkpoint.write(str(path))
+    _write(checkpoint, path)
     write_text(directory / POINTER, json.dumps({"checkpoint": path.name, "epoch": epoch}) + "\n")
     _remove_interrupted(directory)  # superseded: the pointer no longer names it
     epochs = saved_epochs(directory)

@@ -71,6 +71,14 @@ def label_space(config) -> tuple[list[str], bool] | None:
     return classes, True
 
 
+def flips(config) -> bool:
+    """Whether the classifier trains with random horizontal flips: ``evaluation.classifier_flip``, or by the
+    rule — faces (CelebA-like data) are mirror-symmetric, folders and digits are not assumed to be (a judge
+    that counts a mirrored digit as correct, and whose features cannot tell mirror images apart, lies)."""
+    chosen = config.evaluation.classifier_flip
+    return _celeba_like(config) if chosen is None else chosen
+
+
 def spec_for(config) -> dict | None:
     space = label_space(config)
     if space is None:
@@ -78,7 +86,8 @@ def spec_for(config) -> dict | None:
     names, one_hot = space
     e = config.evaluation
     return {"dataset": dataset_identity(config), "names": names, "one_hot": one_hot, "width": e.classifier_width,
-            "epochs": e.classifier_epochs, "images": e.classifier_images, "version": CLASSIFIER_VERSION}
+            "epochs": e.classifier_epochs, "images": e.classifier_images, "flip": flips(config),
+            "version": CLASSIFIER_VERSION}
 
 
 def key_for(config, spec: dict) -> str:
@@ -208,7 +217,7 @@ def _dataset(config, source, batch_size: int, train: bool):
         # the dataset's length is unknown to Keras, which otherwise ends epoch 1 on "ran out of data".
         ds = ds.shuffle(min(source.count, 10000), seed=0, reshuffle_each_iteration=True).repeat()
     ds = ds.map(lambda x, y: (pixels.to_unit_range(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if train:
+    if train and flips(config):
         ds = ds.map(lambda x, y: (tf.image.random_flip_left_right(x, seed=1), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from homogan.errors import UserError
+from homogan.errors import UserError, WriteError
 
 DEFAULT_CONFIG = "config.json"
 
@@ -55,9 +55,12 @@ def cmd_train(args) -> int:
 
 
 def exit_code(result) -> int:
-    """0 done; 3 stopped by a non-finite loss; 128 + signal number when SIGINT/SIGTERM stopped it (saved)."""
+    """0 done; 3 stopped by a non-finite loss; 4 a file could not be written (full disk, I/O error);
+    128 + signal number when SIGINT/SIGTERM stopped it (saved)."""
     if result.interrupted:
         return 128 + result.interrupted
+    if result.write_failed:
+        return 4
     return 3 if result.stopped else 0
 
 
@@ -194,6 +197,14 @@ def cmd_doctor(args) -> int:
     from homogan.doctor import run_doctor
 
     run_doctor(resolve_config(args), steps=args.steps, rounds=args.rounds)
+    return 0
+
+
+def cmd_export(args) -> int:
+    from homogan.export import export
+
+    export(args.run_dir, checkpoint=args.checkpoint, out=args.out, formats=args.formats, overwrite=args.overwrite,
+           tflite_float16=args.tflite_float16)
     return 0
 
 
@@ -357,6 +368,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which checkpoint: the latest, or checkpoints/best kept by the training-time evaluation")
     p.set_defaults(func=cmd_generate)
 
+    p = sub.add_parser("export", help="write a run's generator as a SavedModel, a .keras archive and TFLite",
+                       description="Export RUN_DIR's generator (EMA weights when the run has them) so that it runs "
+                                   "without homogan: saved_model/ (signatures serving_default: z[, labels] → uint8 "
+                                   "images, and sample: n, seed[, labels] → images), generator.keras, "
+                                   "generator.tflite and export.json, into RUN_DIR/export/ unless --out says "
+                                   "otherwise. Written to a temporary folder and renamed when complete.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--checkpoint", choices=("latest", "best"), default="latest",
+                   help="which checkpoint: the latest, or checkpoints/best kept by the training-time evaluation")
+    p.add_argument("--out", metavar="DIR", help="output folder (default RUN_DIR/export)")
+    p.add_argument("--formats", default="savedmodel,keras,tflite",
+                   help="comma-separated, of savedmodel, keras, tflite (default all three; tflite needs savedmodel, "
+                        "which it then writes too)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--tflite-float16", action="store_true", help="store the TFLite weights as float16 (half the size)")
+    p.set_defaults(func=cmd_export)
+
     p = sub.add_parser("doctor", help="this machine's facts, and which precision and update mode train fastest here",
                        description="Print the device (CPU model and the flags that matter, GPUs and their compute "
                                    "capability, TensorFlow/Keras versions, threads), then time a few steps of the "
@@ -379,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:  # the machine refused a write (full disk, I/O error): nothing half-written stays
+        print(f"error: {e}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. `python -m homogan config | head`

@@ -28,10 +28,13 @@ from homogan.precision import AUTO as AUTO_PRECISION, PRECISIONS
 IMAGE_SIZES = (32, 64, 128, 256)
 LOSSES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least_squares")
 AUGMENT_POLICIES = ("color", "translation", "cutout")
+SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
 #: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
 #: (and dropped); any other value is refused with a pointer to the replacement.
 RETIRED_KEYS = {"model.discriminator.input_noise_stddev": (0.0, "training.instance_noise_stddev")}
+#: Names that become folder names (``experiment.name``, frozen experiments): they cannot leave their folder.
+NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 #: Substrings of key names that look like credentials; such keys are refused (see README).
 CREDENTIAL_WORDS = ("password", "passwd", "token", "secret", "api_key", "apikey", "credential")
 
@@ -47,7 +50,8 @@ def _f(default: Any, doc: str, *, choices: tuple | None = None, min: float | Non
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    name: str = _f("default", "Run name; the run folder is `<output_dir>/<name>-<timestamp>/`.")
+    name: str = _f("default", "Run name; the run folder is `<output_dir>/<name>-<timestamp>/` (letters, digits, "
+                   "'_', '-', starting with a letter).")
     seed: int = _f(42, "Seed for data order, weights and every random draw: a CPU run repeats exactly.", min=0)
     output_dir: str = _f("runs", "Folder that receives one new run folder per training run.")
     notes: str = _f("", "Free text kept with the run and shown in reports.")
@@ -94,6 +98,11 @@ class GeneratorConfig:
     leaky_alpha: float = _f(0.2, "Negative slope of leaky_relu.", min=0, max=1)
     noise_stddev: float = _f(0.0, "Gaussian noise layer after every block (training only); 0 = off.", min=0, max=1)
     spectral_norm: bool = _f(False, "Spectral normalisation of the generator's kernels.")
+    spectral_norm_variant: str = _f("reparameterized", "reparameterized: W/σ(W) computed in the forward pass with "
+                                    "the gradient through σ and one power iteration per update (Miyato et al. 2018, "
+                                    "as PyTorch's spectral_norm); keras: Keras 3's SpectralNormalization, which "
+                                    "assigns W/σ into the kernel at every training call (no gradient through σ).",
+                                    choices=SPECTRAL_NORM_VARIANTS)
     extra_convs: int = _f(0, "Stride-1 3x3 convolutions after every hidden upsampling block (more depth).",
                           min=0, max=4)
 
@@ -109,6 +118,8 @@ class DiscriminatorConfig:
     leaky_alpha: float = _f(0.2, "Negative slope of leaky_relu.", min=0, max=1)
     dropout: float = _f(0.0, "Dropout after every block; 0 = off.", min=0, max=0.95)
     spectral_norm: bool = _f(False, "Spectral normalisation of every kernel of D.")
+    spectral_norm_variant: str = _f("reparameterized", "How spectral norm is computed (see "
+                                    "model.generator.spectral_norm_variant).", choices=SPECTRAL_NORM_VARIANTS)
     extra_convs: int = _f(0, "Stride-1 3x3 convolutions in every block but the first (more depth).", min=0, max=4)
     conditioning: str = _f("concat", "How labels enter D: label maps as extra input channels; projection "
                            "(Miyato & Koyama 2018: logit + <embed(y), features>); or acgan (Odena et al. 2017: "
@@ -158,9 +169,13 @@ class TrainingConfig:
     d_skip_threshold: Optional[float] = _f(None, "Skip the D update while the last G loss is above this "
                                            "(HomoGAN's rule: 4); null = never skip.", min=0)
     real_label_range: list[float] = _f([1.0, 1.0], "Targets for real images, drawn U(lo, hi) per sample "
-                                       "per step (e.g. [0.9, 1.0] two-sided, [0.7, 1.2] one-sided).")
+                                       "per step, e.g. [0.9, 0.9] (one-sided smoothing, Salimans et al. 2016, when "
+                                       "the fake targets stay 0) or [0.9, 1.0]. A target above 1 (e.g. [0.7, 1.2]) "
+                                       "makes BCE unbounded below for that sample; in expectation a range acts like "
+                                       "the fixed target at its mean.")
     fake_label_range: list[float] = _f([0.0, 0.0], "Targets for fake images, drawn U(lo, hi) per sample "
-                                       "per step (e.g. [0.0, 0.1]).")
+                                       "per step; above 0 (e.g. [0.0, 0.1]) is two-sided smoothing, which Salimans "
+                                       "et al. advise against.")
     label_flip: float = _f(0.0, "Fraction of samples whose real/fake targets are swapped for D.", min=0, max=0.5)
     gradient_penalty: float = _f(0.0, "WGAN-GP weight lambda (one U(0,1) epsilon per sample); 0 = off.", min=0)
     r1_gamma: float = _f(0.0, "R1 penalty weight gamma on real images; 0 = off.", min=0)
@@ -169,6 +184,11 @@ class TrainingConfig:
                                     min=0, max=1)
     ema_start_step: int = _f(0, "The EMA generator copies G's weights for this many G updates, then averages "
                              "with ema_decay.", min=0)
+    ema_batch_norm: str = _f("standing", "Batch-norm statistics of the EMA generator: standing (recomputed from "
+                             "the EMA generator's own activations on 1,280 fresh latents at every epoch's end, before "
+                             "its samples, evaluation and checkpoint; Brock et al. 2019), copy (the live generator's, "
+                             "measured on other weights), or average (an EMA of them, as BigGAN-PyTorch averages every "
+                             "state entry).", choices=("standing", "copy", "average"))
     instance_noise_stddev: float = _f(0.0, "Gaussian instance noise added to every image D sees, real and "
                                       "fake, in D's and G's updates; 0 = off.", min=0)
     instance_noise_anneal_steps: int = _f(0, "Instance noise sigma falls linearly to 0 over this many training "
@@ -233,6 +253,9 @@ class EvaluationConfig:
                                   "prepared shards (`prepare`).")
     classifier_attributes: list[str] = _f(CLASSIFIER_ATTRIBUTES, "Attributes the attribute classifier learns on "
                                           "CelebA-like data, plus any of data.attributes not listed.")
+    classifier_flip: Optional[bool] = _f(None, "Random horizontal flips when the attribute classifier trains; "
+                                         "null = on for faces (CelebA layouts, synthetic faces: mirror-symmetric), "
+                                         "off for folders and digits (a mirrored digit or letter is another image).")
     classifier_width: int = _f(32, "Channels of the classifier's first convolution (doubling per block, max 256).",
                                min=1)
     classifier_epochs: int = _f(5, "Training epochs of the attribute classifier.", min=1)
@@ -449,6 +472,9 @@ def _check_attribute_names(names: list[str], key: str) -> None:
 def _check_semantics(c: Config) -> None:
     """Rules that involve more than one key, or the data source."""
     d, t = c.data, c.training
+    if not NAME_PATTERN.fullmatch(c.experiment.name):
+        raise ConfigError(f"experiment.name: {json.dumps(c.experiment.name)} is not allowed: it becomes a folder name, "
+                          f"so use letters, digits, '_' or '-', starting with a letter (e.g. \"default\")")
     celeba_like = d.source in ("synthetic", "celeba") or (d.source == "tfds" and d.tfds_name == "celeb_a")
     if celeba_like:
         _check_attribute_names(d.attributes, "data.attributes")
@@ -492,6 +518,11 @@ def _check_semantics(c: Config) -> None:
         raise ConfigError(f"training.loss: {t.loss!r} has no target labels, so label smoothing/flipping "
                           f"(training.real_label_range / fake_label_range / label_flip) cannot apply; allowed "
                           f"with smoothing: nonsaturating, minimax, least_squares")
+    if t.loss == "wasserstein" and t.gradient_penalty == 0 and not c.model.discriminator.spectral_norm:
+        raise ConfigError("training.loss: \"wasserstein\" needs a Lipschitz constraint on the critic and the config "
+                          "has none (without one the critic's loss has no lower bound); allowed: "
+                          "training.gradient_penalty > 0 (WGAN-GP, e.g. 10) or model.discriminator.spectral_norm: true "
+                          "(WGAN-SN)")
     if t.gradient_penalty > 0 and c.model.discriminator.normalization == "batch":
         raise ConfigError("model.discriminator.normalization: \"batch\" is invalid with training.gradient_penalty "
                           "> 0 (the penalty is per sample, batch norm mixes samples); allowed: \"layer\", \"none\"")
@@ -512,6 +543,9 @@ def _check_semantics(c: Config) -> None:
     if t.r1_every > 1 and t.r1_gamma == 0:
         raise ConfigError(f"training.r1_every: {t.r1_every} has no effect because training.r1_gamma is 0; allowed "
                           f"without R1: 1")
+    if t.ema_batch_norm == "average" and t.ema_decay is None:
+        raise ConfigError(f"training.ema_batch_norm: {json.dumps(t.ema_batch_norm)} has no effect because "
+                          f"training.ema_decay is null; allowed without EMA: \"standing\" (the default) or \"copy\"")
     if t.ema_start_step > 0 and t.ema_decay is None:
         raise ConfigError(f"training.ema_start_step: {t.ema_start_step} has no effect because training.ema_decay is "
                           f"null; allowed without EMA: 0")
@@ -540,6 +574,23 @@ def _check_evaluation(c: Config, celeba_like: bool) -> None:
         raise ConfigError("evaluation.best_metric: \"attribute_accuracy\" needs a conditional run (data.attributes "
                           "or data.class_conditional); allowed without labels: \"fid\", \"kid\", \"precision\", "
                           "\"recall\"")
+
+
+def doubts(c: Config) -> list[str]:
+    """Combinations that are valid to run but whose results are not to be trusted, one line each saying
+    why (the run summary prints them; the report marks such runs). The README's "Which combinations are
+    principled" lists them."""
+    t, disc = c.training, c.model.discriminator
+    out = []
+    if t.loss == "wasserstein" and t.gradient_penalty == 0 and disc.spectral_norm and disc.normalization == "batch":
+        out.append("Wasserstein critic with spectral norm and batch norm in D: batch norm's free scale and its division "
+                   "by the batch's std undo the Lipschitz bound spectral norm gives, so the critic's loss has no lower "
+                   "bound (use model.discriminator.normalization \"none\" or \"layer\")")
+    if t.r1_gamma > 0 and disc.normalization == "batch":
+        out.append("R1 with batch norm in D: D's gradient for one image then depends on the other images of the batch, "
+                   "so the per-example penalty is not one, and the R1 call updates D's moving statistics a second time "
+                   "(use model.discriminator.normalization \"none\" or \"layer\")")
+    return out
 
 
 # --------------------------------------------------------------------------------------------

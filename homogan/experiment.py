@@ -1,10 +1,13 @@
-"""Run folders: created fresh for every run (never reused), with the resolved config written first; and
-loading a trained run's generator from one (:func:`load_run`), the one way every reader does it."""
+"""Run folders: created fresh for every run (never reused), with the resolved config written first; one
+writer at a time (:meth:`RunDir.lock`); and loading a trained run's generator from one
+(:func:`load_run`), the one way every reader does it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +69,39 @@ class RunDir:
     def frames(self) -> list[Path]:
         return sorted(self.samples.glob("epoch_[0-9][0-9][0-9][0-9].png"))
 
+    def discard_after(self, epoch: int) -> list[str]:
+        """Set aside what epochs after ``epoch`` left (a resume falls back to an earlier checkpoint): their
+        history rows go to ``history.discarded.csv`` (appended), their sample grids to ``samples/discarded/``.
+        Nothing is deleted. Returns what was moved, for the one-line note."""
+        import csv
+        import io
+
+        moved = []
+        if self.history.is_file():
+            with open(self.history, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                fields, rows = reader.fieldnames or [], list(reader)
+            kept = [r for r in rows if int(float(r["epoch"])) <= epoch]
+            gone = [r for r in rows if int(float(r["epoch"])) > epoch]
+            if gone:
+                discarded = self.path / "history.discarded.csv"
+                earlier = discarded.read_text(encoding="utf-8") if discarded.is_file() else ""
+                for target, chosen, header in ((discarded, gone, not earlier), (self.history, kept, True)):
+                    buffer = io.StringIO()
+                    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+                    if header:
+                        writer.writeheader()
+                    writer.writerows(chosen)
+                    write_text(target, (earlier if target == discarded else "") + buffer.getvalue())
+                moved.append(f"{len(gone)} history row(s) to history.discarded.csv")
+        later = [f for f in self.frames() if int(f.stem.split("_")[1]) > epoch]
+        if later:
+            (self.samples / "discarded").mkdir(exist_ok=True)
+            for f in later:
+                os.replace(f, self.samples / "discarded" / f.name)
+            moved.append(f"{len(later)} sample grid(s) to samples/discarded/")
+        return moved
+
     def remove_stale_temporaries(self) -> list[Path]:
         """Temporary files (``*.tmp-PID*``, see :mod:`homogan.atomic`) that a killed process left behind."""
         stale = [f for f in self.path.rglob("*.tmp-*") if f.is_file() and f".tmp-{os.getpid()}" not in f.name]
@@ -75,6 +111,73 @@ class RunDir:
 
     def load_config(self) -> Config:
         return from_dict(json.loads(self.config.read_text(encoding="utf-8")))
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / LOCK_FILE
+
+    @contextlib.contextmanager
+    def lock(self, purpose: str, echo=print):
+        """Hold the run folder exclusively for ``purpose`` (training, resume, evaluate, export).
+
+        Two processes on one run (a double-clicked resume, a re-queued job) would both write checkpoints
+        and history; the second gets one line naming the holder instead. The lock is an ``fcntl`` lock on
+        ``.lock`` (which records the holder's pid, host, purpose and start), so the kernel releases it when
+        the holder dies however it dies; a record left by a dead process is taken over with a note.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no locking, as before
+            yield
+            return
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UserError(f"{self.path}: in use by {_holder_text(_read_holder(fd))}; wait until it ends (or "
+                                f"stop it), then try again") from None
+            left = _read_holder(fd)
+            if left.get("pid") and left.get("host") == socket.gethostname() and not _alive(left["pid"]):
+                echo(f"note: {self.path} was locked by pid {left['pid']} ({left.get('purpose', '?')}), which is no "
+                     f"longer running; taking it over")
+            record = {"pid": os.getpid(), "host": socket.gethostname(), "purpose": purpose,
+                      "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(record) + "\n").encode(), 0)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)  # released cleanly: no record to take over
+        finally:
+            os.close(fd)  # releases the lock
+
+
+LOCK_FILE = ".lock"
+
+
+def _read_holder(fd: int) -> dict:
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip()
+        return json.loads(text) if text else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _holder_text(holder: dict) -> str:
+    if not holder:
+        return "another process"
+    return f"pid {holder.get('pid')} on {holder.get('host')} ({holder.get('purpose')}, since {holder.get('since')})"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, OverflowError):
+        return True
+    return True
 
 
 def new_run_dir(output_dir: str | Path, name: str) -> RunDir:

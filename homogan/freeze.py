@@ -9,15 +9,13 @@ re-run go to the experiment's own ``results/`` folder; an existing result is nev
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from homogan import checkpoints
 from homogan.atomic import write_text
-from homogan.config import Config, diff, from_dict, load_config, lookup, read_json
+from homogan.config import NAME_PATTERN, Config, diff, from_dict, load_config, lookup, read_json
 from homogan.errors import UserError
 
-NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 #: Keys that describe an experiment rather than change what it trains; left out of "what changed".
 BOOKKEEPING = ("experiment.name", "experiment.notes", "experiment.output_dir")
 
@@ -112,6 +110,9 @@ def freeze(source: str | Path, name: str, experiments_dir: str | Path = "experim
     experiments_dir = Path(experiments_dir)
     parent_config = None
     if parent is not None:
+        if not NAME_PATTERN.fullmatch(parent):
+            raise UserError(f"--parent {parent!r}: an experiment's name (letters, digits, '_' or '-', starting with a "
+                            f"letter), not a path")
         if not (experiments_dir / parent / "config.json").is_file():
             raise UserError(f"--parent {parent!r}: no frozen experiment {experiments_dir / parent}")
         parent_config = load_frozen(experiments_dir / parent)

@@ -19,6 +19,10 @@ the GP interpolates between the *viewed* real and fake batches and R1 is taken a
 images, i.e. they constrain D's gradient where D is actually trained, without drawing extra
 augmentations or noise for the penalty (the interpolates carry noise only as a mix of the two).
 
+**Spectral norm.** Each update of a network first moves the power-iteration vector of its
+spectrally normalised layers once (:func:`homogan.models.spectral.power_iteration`); its forward
+passes in that update (real, fake, the penalties' critics, G's scoring) all use the same u.
+
 **Step counters.** Schedules read the optimizers' ``iterations`` (variables saved in every
 checkpoint, so resume continues them): the training step is ``g_optimizer.iterations // g_steps``
 (G is never skipped, unlike D under ``d_skip_threshold``; under mixed_float16 a G update skipped for
@@ -31,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from homogan import augment as diffaugment, losses, regularizers
+from homogan.models import spectral
 from homogan.pixels import to_unit_range
 from homogan.seeds import ReplicaSeedGenerator
 
@@ -45,7 +50,7 @@ def rules_from_config(training) -> dict:
     return dict(loss=t.loss, g_steps=t.g_steps, d_steps=t.d_steps, real_label_range=t.real_label_range,
                 fake_label_range=t.fake_label_range, label_flip=t.label_flip, d_skip_threshold=t.d_skip_threshold,
                 gradient_penalty=t.gradient_penalty, r1_gamma=t.r1_gamma, r1_every=t.r1_every,
-                ema_decay=t.ema_decay, ema_start_step=t.ema_start_step,
+                ema_decay=t.ema_decay, ema_start_step=t.ema_start_step, ema_batch_norm=t.ema_batch_norm,
                 instance_noise_stddev=t.instance_noise_stddev,
                 instance_noise_anneal_steps=t.instance_noise_anneal_steps, augment=t.augment,
                 acgan_weight=t.acgan_weight, global_batch_size=t.batch_size, update_mode=t.update_mode)
@@ -84,7 +89,8 @@ class GAN(keras.Model):
                 d_steps: int = 1, real_label_range=(1.0, 1.0), fake_label_range=(0.0, 0.0),
                 label_flip: float = 0.0, d_skip_threshold: float | None = None,
                 gradient_penalty: float = 0.0, r1_gamma: float = 0.0, r1_every: int = 1,
-                ema_decay: float | None = None, ema_start_step: int = 0, instance_noise_stddev: float = 0.0,
+                ema_decay: float | None = None, ema_start_step: int = 0, ema_batch_norm: str = "standing",
+                instance_noise_stddev: float = 0.0,
                 instance_noise_anneal_steps: int = 0, augment=(), acgan_weight: float = 1.0,
                 global_batch_size: int | None = None, update_mode: str = "alternating", **kwargs):
         """Args: the optimizers, then the update rules (see ``homogan.config.TrainingConfig``).
@@ -107,13 +113,16 @@ class GAN(keras.Model):
             raise ValueError(f"`r1_every` should be >= 1. Received: `r1_every={r1_every}`")
         if ema_decay is not None and self.ema_generator is None:
             raise ValueError("`ema_decay` needs the GAN built with an `ema_generator`.")
+        if ema_batch_norm not in ("standing", "copy", "average"):
+            raise ValueError(f"`ema_batch_norm` should be 'standing', 'copy' or 'average'. "
+                             f"Received: `ema_batch_norm={ema_batch_norm!r}`")
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.adversarial = losses.get(loss)
         self.g_steps, self.d_steps = g_steps, d_steps
         self.real_label_range, self.fake_label_range = tuple(real_label_range), tuple(fake_label_range)
         self.label_flip, self.d_skip_threshold = label_flip, d_skip_threshold
         self.gp_weight, self.r1_gamma, self.r1_every = gradient_penalty, r1_gamma, r1_every
-        self.ema_decay, self.ema_start_step = ema_decay, ema_start_step
+        self.ema_decay, self.ema_start_step, self.ema_batch_norm = ema_decay, ema_start_step, ema_batch_norm
         self.instance_noise_stddev = instance_noise_stddev
         self.instance_noise_anneal_steps = instance_noise_anneal_steps
         self.augment_policy = diffaugment.check_policy(augment)
@@ -130,6 +139,10 @@ class GAN(keras.Model):
         if self.acgan:
             self.trackers["aux_loss"] = keras.metrics.Mean(name="aux_loss")
             self.trackers["g_aux_loss"] = keras.metrics.Mean(name="g_aux_loss")
+        if self.adversarial.decision_threshold is None:
+            # No accuracy without a threshold (see homogan.losses): the critic's score gap instead.
+            del self.trackers["d_acc_real"], self.trackers["d_acc_fake"]
+            self.trackers["critic_gap"] = keras.metrics.Mean(name="critic_gap")
 
     def set_global_batch_size(self, global_batch_size: int) -> None:
         """A new batch size (a schedule phase) changes the step's shapes and the per-example loss scale
@@ -221,6 +234,7 @@ class GAN(keras.Model):
         return self.discriminator(images, labels, training=True), None
 
     def discriminator_step(self, real, labels):
+        spectral.power_iteration(self.discriminator)  # u moves once per D update, not per D call
         batch = tf.shape(real)[0]
         fake = self.generate(labels, training=True)
         real_t, fake_t = self.discriminator_targets(batch)
@@ -259,9 +273,12 @@ class GAN(keras.Model):
             stats["aux_loss"] = tf.reduce_mean(aux)
         threshold = self.adversarial.decision_threshold
         stats.update(d_loss=tf.reduce_mean(per_example), d_loss_real=tf.reduce_mean(d_real),
-                     d_loss_fake=tf.reduce_mean(d_fake),
-                     d_acc_real=tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32)),
-                     d_acc_fake=tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32)))
+                     d_loss_fake=tf.reduce_mean(d_fake))
+        if threshold is None:
+            stats["critic_gap"] = tf.reduce_mean(real_logits) - tf.reduce_mean(fake_logits)
+        else:
+            stats.update(d_acc_real=tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32)),
+                         d_acc_fake=tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32)))
         if self.instance_noise_stddev > 0:
             stats["instance_noise"] = self.instance_noise_stddev_now()
         return self._mean(per_example), stats
@@ -293,6 +310,7 @@ class GAN(keras.Model):
         return tf.no_op()
 
     def generator_step(self, labels):
+        spectral.power_iteration(self.generator)
         with tf.GradientTape() as tape:
             fake = self.generate(labels, training=True)
             fake_logits, fake_aux = self._score(self.discriminator_view(fake), labels)
@@ -349,13 +367,18 @@ class GAN(keras.Model):
 
     def simultaneous_step(self, real, labels):
         """One D update and one G update from the same fakes (``update_mode="simultaneous"``)."""
+        spectral.power_iteration(self.discriminator)
+        spectral.power_iteration(self.generator)
         d_grads, g_grads, stats = self.simultaneous_gradients(real, labels)
         stats["d_updates"] = self._update_discriminator(d_grads)
         self._update_generator(g_grads, stats["g_loss"])
         return stats
 
     def update_ema(self):
-        """ema ← decay·ema + (1-decay)·w for trainable weights; non-trainable (BN statistics) copied.
+        """ema ← decay·ema + (1-decay)·w for trainable weights; batch-norm statistics copied
+        (``ema_batch_norm="copy"``, and ``"standing"``, whose statistics are recomputed from the EMA
+        generator itself at every epoch's end by :class:`homogan.callbacks.StandingStatistics`) or averaged
+        the same way (``"average"``); other state (spectral norm's u) copied.
 
         Until G has made ``ema_start_step`` updates the EMA is a plain copy (decay 0): averaging in
         the first, near-random generators would drag the EMA samples for thousands of steps.
@@ -365,11 +388,22 @@ class GAN(keras.Model):
         if self.ema_start_step > 0:
             started = keras.ops.convert_to_tensor(self.g_optimizer.iterations) > self.ema_start_step
             decay = tf.where(started, decay, 0.0)
+        averaged = {id(v) for v in self._ema_statistics(self.ema_generator)} if self.ema_batch_norm == "average" else set()
         for ema_w, w in zip(self.ema_generator.trainable_weights, self.generator.trainable_weights):
             d = tf.cast(decay, ema_w.dtype)
             ema_w.assign(d * ema_w + (1.0 - d) * w)
         for ema_w, w in zip(self.ema_generator.non_trainable_weights, self.generator.non_trainable_weights):
-            ema_w.assign(w)
+            if id(ema_w) in averaged:
+                d = tf.cast(decay, ema_w.dtype)
+                ema_w.assign(d * ema_w + (1.0 - d) * w)
+            else:
+                ema_w.assign(w)
+
+    @staticmethod
+    def _ema_statistics(network) -> list:
+        """The batch-norm moving means and variances of ``network``."""
+        return [v for layer in network._flatten_layers(include_self=False)
+                if isinstance(layer, keras.layers.BatchNormalization) for v in (layer.moving_mean, layer.moving_variance)]
 
     # ---------------------------------------------------------------------------------------------
 

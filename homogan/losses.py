@@ -78,15 +78,17 @@ def auxiliary_bce(labels, aux_logits):
 class AdversarialLoss(NamedTuple):
     discriminator: Callable
     generator: Callable
-    #: A logit above this counts as "real" for the accuracy metrics.
-    decision_threshold: float
+    #: A logit above this counts as "real" for the accuracy metrics; None where no threshold means anything:
+    #: a Wasserstein critic's losses do not change when a constant is added to f, so "f > 0" is arbitrary
+    #: (hinge's margins at ±1 are not shift-invariant, so its threshold 0 keeps a meaning).
+    decision_threshold: float | None
     uses_targets: bool
 
 
 LOSSES: dict[str, AdversarialLoss] = {
     "nonsaturating": AdversarialLoss(bce_discriminator, nonsaturating_generator, 0.0, True),
     "minimax": AdversarialLoss(bce_discriminator, minimax_generator, 0.0, True),
-    "wasserstein": AdversarialLoss(wasserstein_discriminator, wasserstein_generator, 0.0, False),
+    "wasserstein": AdversarialLoss(wasserstein_discriminator, wasserstein_generator, None, False),
     "hinge": AdversarialLoss(hinge_discriminator, wasserstein_generator, 0.0, False),
     "least_squares": AdversarialLoss(least_squares_discriminator, least_squares_generator, 0.5, True),
 }

@@ -21,6 +21,13 @@ def to_unit_range(images):
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
+def to_uint8(images):
+    """float [-1, 1] → uint8 [0, 255] (rounded, clipped), in TensorFlow: what an exported generator returns."""
+    import tensorflow as tf
+
+    return tf.cast(tf.clip_by_value(tf.round((tf.cast(images, tf.float32) + 1.0) * 127.5), 0.0, 255.0), tf.uint8)
+
+
 def quantize(images: np.ndarray) -> np.ndarray:
     """Generated images in [-1, 1] → the uint8 grid real images live on, back in [-1, 1] (in memory)."""
     u8 = np.clip(np.round((np.asarray(images, np.float32) + 1.0) * 127.5), 0, 255)

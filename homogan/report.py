@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homogan.atomic import write_text
-from homogan.config import Config, diff, lookup
+from homogan.config import Config, diff, doubts, from_dict, lookup
 from homogan.errors import UserError
 from homogan.metrics import LOWER_IS_BETTER
 from homogan.visualize import read_history
 
-SHOWN_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "images_per_second")
+SHOWN_METRICS = ("g_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "critic_gap", "images_per_second")
 
 
 @dataclass
@@ -84,6 +84,15 @@ def load_entry(path: str | Path) -> Entry:
     return entry
 
 
+def doubts_of(entry: Entry) -> list[str]:
+    """Why the entry's results are not to be trusted (:func:`homogan.config.doubts`), or why its config cannot
+    be judged (it no longer validates); [] for a principled combination."""
+    try:
+        return ["not principled: " + line for line in doubts(from_dict(entry.config))]
+    except UserError as e:
+        return [f"config no longer validates: {e}"]
+
+
 def differing_keys(entries: list[Entry]) -> list[str]:
     keys: set[str] = set()
     for a in entries:
@@ -128,12 +137,13 @@ def build(paths: list[str | Path], out: str | Path) -> tuple[Path, Path]:
     keys = differing_keys(entries)
     rel = lambda p: os.path.relpath(p, out.parent).replace(os.sep, "/") if p else None  # noqa: E731
     sections = [
+        ("warnings", [doubts_of(e) or ["none"] for e in entries]),
         ("what changed", [changed(e) for e in entries]),
         ("notes", [[e.notes] if e.notes else [] for e in entries]),
         ("settings that differ", [[f"{k} = {json.dumps(lookup(e.config, k))}" for k in keys] for e in entries]),
         ("metrics (final, best)", [[f"{k}: {v}" for k, v in metric_summary(e)] for e in entries]),
     ]
-    images = [("losses", "losses.png"), ("accuracy", "accuracy.png"), ("last sample grid", "grid"),
+    images = [("losses", "losses.png"), ("accuracy", "accuracy.png"), ("critic", "critic.png"), ("last sample grid", "grid"),
               ("progress", "progress.gif")]
     md_path = out.with_suffix(".md")
     write_text(out, _html(entries, sections, images, rel))

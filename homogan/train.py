@@ -6,6 +6,7 @@ bad input leaves nothing behind; the resolved config is the first file in the fo
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import sys
@@ -15,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from homogan import checkpoints, device, precision
-from homogan.config import Config, diff
+from homogan.config import Config, diff, doubts
 from homogan.data import sources
-from homogan.errors import UserError
-from homogan.experiment import RunDir, new_run_dir, open_run_dir, write_config
+from homogan.errors import UserError, WriteError
+from homogan.experiment import LOCK_FILE, RunDir, new_run_dir, open_run_dir, write_config
 from homogan.runtime import import_tensorflow
 
 
@@ -29,6 +30,7 @@ class TrainResult:
     history: list[dict]
     stopped: str | None = None  # why training stopped early (a non-finite loss), if it did
     interrupted: int | None = None  # the signal (SIGINT, SIGTERM) that stopped it at a step boundary, if any
+    write_failed: str | None = None  # a file that could not be written (full disk, I/O error), and why
 
 
 def sample_rows(label_names: list[str], one_hot: bool, columns: int, latent_dim: int, seed: int):
@@ -139,9 +141,15 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     """Train ``config``; with ``resume``, continue that run folder from its last checkpoint.
 
     The story, in named steps: check the resume → open the data → set up the device (strategy and
-    precision) → open the run folder → build the GAN and restore it → fit the phases → finish.
+    precision) → open the run folder → build the GAN and restore it → fit the phases → finish. The run
+    folder is locked (:meth:`homogan.experiment.RunDir.lock`) from the moment it is opened to the end.
     """
-    run = _check_resume(config, resume, force, echo) if resume is not None else None
+    with contextlib.ExitStack() as held:
+        return _train(config, resume, force, run_dir, echo, held)
+
+
+def _train(config: Config, resume, force: bool, run_dir, echo, held: contextlib.ExitStack) -> TrainResult:
+    run = _check_resume(config, resume, force) if resume is not None else None
     source = sources.open_source(config)
     data = sources.training_data(config, source)
     t = config.training
@@ -154,7 +162,7 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
     # Resolved once, for the device this process trains on; the run folder's config keeps "auto".
     facts = device.read_facts(t.distribute)
     resolved = precision.resolve(t.precision, facts)
-    run = _open_run_folder(config, run, run_dir, is_chief(strategy))
+    run = _open_run_folder(config, run, run_dir, is_chief(strategy), held, echo)
 
     with strategy.scope():
         gan = build_gan(with_precision(config, resolved.precision), len(data.label_names))
@@ -180,26 +188,39 @@ def train(config: Config, resume: str | Path | None = None, force: bool = False,
                         "precision_reason": resolved.reason, "device": facts.to_dict()})
     if resume_step:
         echo(f"resuming epoch {initial_epoch + 1} after step {resume_step} (interrupted there)")
+    failed = None
     try:
         with cbs.stop:
             _fit_phases(gan, config, source, data, cbs, initial_epoch, resume_step, epoch_metrics, echo)
             if cbs.stop.signum is not None and not cbs.nonfinite.problem and int(epoch_var.numpy()) < t.epochs:
                 _save_interrupted(cbs.stop, checkpoint, run, epoch_var, gan, data.steps_per_epoch, config.logging, echo)
+    except WriteError as e:
+        failed = e  # a full disk or an I/O error: stop at once; the last complete checkpoint stays the one to resume
     except KeyboardInterrupt:
         echo(f"\ninterrupted: {int(epoch_var.numpy())} of {t.epochs} epochs are saved in {run.checkpoints}; "
              f"continue with `python main.py --resume {run.path}`", file=sys.stderr)
         raise
     finally:
         frames = run.frames()
-        if config.logging.gif and len(frames) > 1:
+        if config.logging.gif and len(frames) > 1 and failed is None:
             from homogan.visualize import make_gif
-            make_gif(frames, run.gif, config.logging.gif_fps)
+            try:
+                make_gif(frames, run.gif, config.logging.gif_fps)
+            except WriteError as e:
+                failed = e
+    if failed is not None:
+        saved = checkpoints.latest_epoch(run.checkpoints)
+        then = (f"the last complete checkpoint (epoch {saved}) is in {run.checkpoints}; free space, then `python "
+                f"main.py --resume {run.path}`" if saved is not None else
+                "no checkpoint was written yet; free space, then train again")
+        echo(f"stopped: {failed}; {then}", file=sys.stderr)
+        return TrainResult(run, int(epoch_var.numpy()), cbs.history.rows, write_failed=str(failed))
     return _finish(run, t.epochs, int(epoch_var.numpy()), cbs, echo)
 
 
-def _check_resume(config: Config, resume: str | Path, force: bool, echo) -> RunDir:
-    """The run folder to resume, refused when the config changed (unless ``force``) or nothing was saved;
-    what a killed process left half-written is removed (never the checkpoint the pointer names)."""
+def _check_resume(config: Config, resume: str | Path, force: bool) -> RunDir:
+    """The run folder to resume, refused when the config changed (unless ``force``) or nothing was saved.
+    Read-only: a refused resume leaves the folder as it was."""
     run = open_run_dir(resume)
     saved = run.load_config()
     changes = [c for c in diff(saved.to_dict(), config.to_dict()) if c[0] != "training.epochs"]
@@ -209,16 +230,27 @@ def _check_resume(config: Config, resume: str | Path, force: bool, echo) -> RunD
                         f"resume without changes, or pass --force")
     if checkpoints.latest(run.checkpoints) is None:
         raise UserError(f"--resume {str(resume)!r}: the run has no checkpoint to resume from")
-    for f in run.remove_stale_temporaries() + checkpoints.remove_orphans(run.checkpoints):
-        echo(f"removed {f.relative_to(run.path)} (left by an interrupted write)")
     return run
 
 
-def _open_run_folder(config: Config, resumed: RunDir | None, run_dir: Path | None, chief: bool) -> RunDir:
-    """The folder this process writes: the resumed run, a new run folder (config written first), or — on a
-    non-chief worker of a multi-worker cluster — a scratch folder removed at exit. Every worker runs the
-    same callbacks (checkpoints and samples involve the replicated variables), but only the chief keeps
-    a run folder."""
+def _prepare_resume(run: RunDir, echo) -> None:
+    """Make the (locked, or private) run folder ready to continue: fall back from a damaged newest checkpoint
+    (setting aside what came after it), then remove what a killed process left half-written (never the
+    checkpoint the pointer names)."""
+    fallback = checkpoints.fall_back_if_damaged(run.checkpoints, echo)
+    if fallback is not None:
+        moved = run.discard_after(fallback)
+        echo(f"note: continuing after epoch {fallback}" + (f"; moved {', '.join(moved)}" if moved else ""))
+    for f in run.remove_stale_temporaries() + checkpoints.remove_orphans(run.checkpoints):
+        echo(f"removed {f.relative_to(run.path)} (left by an interrupted write)")
+
+
+def _open_run_folder(config: Config, resumed: RunDir | None, run_dir: Path | None, chief: bool,
+                     held: contextlib.ExitStack, echo) -> RunDir:
+    """The folder this process writes, locked (:meth:`homogan.experiment.RunDir.lock`): the resumed run, a new
+    run folder (config written first), or — on a non-chief worker of a multi-worker cluster — a private
+    scratch folder removed at exit (a copy of the resumed run). Every worker runs the same callbacks
+    (checkpoints and samples involve the replicated variables), but only the chief keeps a run folder."""
     if not chief:
         import atexit
         import shutil
@@ -227,13 +259,19 @@ def _open_run_folder(config: Config, resumed: RunDir | None, run_dir: Path | Non
         scratch = Path(tempfile.mkdtemp(prefix="homogan-worker-"))
         atexit.register(shutil.rmtree, scratch, True)
         if resumed is not None:
-            shutil.copytree(resumed.path, scratch / "run")
-            return RunDir(scratch / "run")
+            shutil.copytree(resumed.path, scratch / "run", ignore=shutil.ignore_patterns(LOCK_FILE))
+            run = RunDir(scratch / "run")
+            _prepare_resume(run, lambda *a, **k: None)  # the same fallback as the chief's, on the copy
+            return run
         run = RunDir(scratch / "run")
     elif resumed is not None:
+        held.enter_context(resumed.lock("training (resumed)", echo))
+        _prepare_resume(resumed, echo)
         return resumed
     else:
         run = RunDir(run_dir) if run_dir is not None else new_run_dir(config.experiment.output_dir, config.experiment.name)
+        run.path.mkdir(parents=True, exist_ok=True)
+        held.enter_context(run.lock("training", echo))
     run.path.mkdir(parents=True, exist_ok=True)
     write_config(run, config)
     return run
@@ -262,6 +300,9 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
     stop = cb.StopOnSignal(echo)
     every = [
         nonfinite,
+        # Before the grid, the evaluation and the checkpoint: they all see the EMA generator's standing statistics.
+        cb.StandingStatistics(data.source.labels, len(data.label_names), config.data.class_conditional,
+                              config.experiment.seed),
         *_evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo),  # before HistoryCSV: see there
         history,
         cb.HistoryPlots(run.history, run.path),
@@ -329,7 +370,8 @@ def _finish(run: RunDir, epochs: int, done: int, cbs: _Callbacks, echo) -> Train
         echo(f"stopped: {nonfinite.problem}; the last good checkpoint (epoch {done}) is in {run.checkpoints}",
              file=sys.stderr)
     else:
-        echo(f"done: {done} epochs; open {run.samples} and {run.gif.name}, plots losses.png / accuracy.png, "
+        plots = " / ".join(p.name for p in sorted(run.path.glob("*.png")))
+        echo(f"done: {done} epochs; open {run.samples} and {run.gif.name}, plots {plots}, "
              f"`tensorboard --logdir {run.path.parent}`")
     return TrainResult(run, done, cbs.history.rows, nonfinite.problem)
 
@@ -405,6 +447,7 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
         f"device       {device}, precision {resolved.summary()}, XLA {'on' if t.jit_compile else 'off'}, "
         f"distribute {t.distribute}",
     ]
+    lines += [f"warning      {line}" for line in doubts(config)]
     for line in lines:
         echo(line)
 

@@ -67,16 +67,21 @@ def read_history(path: Path) -> list[dict]:
 PLOTS = {
     "losses.png": ("Losses", [("g_loss", "G loss"), ("d_loss_real", "D loss on real"), ("d_loss_fake", "D loss on fake")]),
     "accuracy.png": ("Discriminator accuracy", [("d_acc_real", "D accuracy on real"), ("d_acc_fake", "D accuracy on fake")]),
+    # A Wasserstein critic has no decision threshold (a constant added to f changes no loss), so its runs
+    # show the critic's mean score on real minus on fake instead of accuracies.
+    "critic.png": ("Critic: mean score on real − on fake", [("critic_gap", "E f(real) − E f(fake)")]),
 }
 
 
 def plot_history(rows: list[dict], out_dir: Path) -> list[Path]:
-    """Redraw ``losses.png`` and ``accuracy.png`` from history rows (one per epoch)."""
+    """Redraw the plots of :data:`PLOTS` whose series the history has (one row per epoch)."""
     written = []
     if not rows:
         return written
     epochs = [r["epoch"] for r in rows]
     for name, (title, series) in PLOTS.items():
+        if not any(key in rows[0] for key, _ in series):
+            continue
         fig = Figure(figsize=(7, 4), dpi=100)
         ax = fig.subplots()
         for key, label in series:

@@ -122,6 +122,14 @@ CASES = [
          ("data.filters.Bald", "conditioning")),
     Case("penalty-vs-batchnorm", "gradient penalty with batch-normalised D",
          lambda c: c.train("training.gradient_penalty=10"), ("training.gradient_penalty", "batch")),
+    Case("wasserstein-unconstrained", "a Wasserstein critic with neither a gradient penalty nor spectral norm",
+         lambda c: c.train("training.loss=wasserstein"),
+         ("training.loss", "wasserstein", "Lipschitz", "training.gradient_penalty", "spectral_norm")),
+    Case("name-escapes-folder", "a run name that would leave experiment.output_dir",
+         lambda c: c.train("experiment.name=../../../tmp/evilrun"), ("experiment.name", "../../../tmp/evilrun", "letters")),
+    Case("parent-is-a-path", "freeze --parent given a path instead of an experiment name",
+         lambda c: ["freeze", str(c.run), "--name", "Child", "--parent", "../../etc", "--experiments-dir",
+                    str(c.tmp / "exps")], ("--parent", "../../etc", "not a path")),
     Case("credential-key", "a key that looks like a credential", lambda c: c.train('data.kaggle_token="abc"'),
          ("data.kaggle_token", "credential")),
     Case("malformed-set", "--set without '='", lambda c: ["train", "--set", "training.epochs"],
@@ -294,6 +302,8 @@ def test_a_few_damaged_jpegs_are_skipped_counted_and_training_runs(celeba_dir, t
 def test_docs_list_every_case():
     doc = (ROOT / "docs" / "bad-input.md").read_text(encoding="utf-8")
     missing = [c.id for c in CASES if f"`{c.id}`" not in doc]
+    missing += [case for case in ("run-in-use", "stale-lock", "damaged-checkpoint", "no-whole-checkpoint", "disk-full")
+                if f"`{case}`" not in doc]
     assert not missing, f"regenerate docs/bad-input.md (python tests/test_bad_input.py > docs/bad-input.md): {missing}"
 
 
@@ -337,7 +347,22 @@ def markdown() -> str:
                 message = message.replace(str(path), name)
             message = re.sub(r"\s+", " ", message).replace("|", "\\|")
             rows.append(f"| `{case.id}` | {case.what} | exit {code}: `{message}` |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n" + FAULTS
+
+
+#: The faults (not bad input: the machine or another process), each tested in tests/test_faults.py; their real
+#: messages, captured from those scenarios (<run> is the run folder).
+FAULTS = """
+## Faults: the machine or another process, not the input
+
+| case | what happened | the answer |
+|---|---|---|
+| `run-in-use` | a second process (a double-clicked resume, a re-queued job) trains, resumes, evaluates or exports a run another process holds | exit 2: `error: <run>: in use by pid 28082 on vm (training, since 2026-12-01 10:34:35); wait until it ends (or stop it), then try again` |
+| `stale-lock` | the process holding a run was killed (SIGKILL, power loss) | the next command goes on: `note: <run> was locked by pid 28082 (training), which is no longer running; taking it over` |
+| `damaged-checkpoint` | the newest checkpoint is truncated, has flipped bytes or lost its index (found from the SHA-256 of its files, recorded when it was written) | `--resume` goes on from the newest whole one: `note: checkpoint epoch_0002 is damaged (epoch_0002.data-00000-of-00001 does not match its checksum); resuming from epoch_0001 instead` and `note: continuing after epoch 1; moved 1 history row(s) to history.discarded.csv, 1 sample grid(s) to samples/discarded/` |
+| `no-whole-checkpoint` | every checkpoint of the run is damaged | exit 2: `error: <run>/checkpoints/epoch_0002: the checkpoint is damaged (epoch_0002.data-00000-of-00001 does not match its checksum) and no earlier checkpoint of the run is whole; the run cannot be resumed (start it again)` |
+| `disk-full` | a write fails (ENOSPC, EIO, read-only file system) during a checkpoint, a sample grid, the history or the GIF | exit 4: `` stopped: could not write <run>/history.csv: No space left on device; the last complete checkpoint (epoch 1) is in <run>/checkpoints; free space, then `python main.py --resume <run>` `` (no half-written file remains; the resume works once space is free) |
+"""
 
 
 if __name__ == "__main__":

@@ -194,3 +194,66 @@ def test_evaluate_cli_prints_the_table_and_errors_are_one_line(evaluated_run, tm
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_attribute_control_is_balanced_exactly_with_more_than_six_attributes():
+    """With 7 attributes the 64 random combinations ask for 1 and for 0 only roughly equally often; a
+    generator that always draws attribute 0 must score 0.5 on it (the mean of the two recalls), not the
+    fraction of requests that asked for it."""
+    import types
+
+    names = [f"A{i}" for i in range(7)]
+
+    def generator(z, labels, training=False):
+        return np.zeros((len(z), 8, 8, 3), np.float32)
+
+    classifier = types.SimpleNamespace(
+        names=names, key="fake", info={"accuracy": {n: {"accuracy": 1.0, "balanced_accuracy": 1.0} for n in names}},
+        predict=lambda images: np.tile(np.array([[1.0] + [0.0] * 6], np.float32), (len(images), 1)))
+    from homogan import evaluation
+
+    out = evaluation.attribute_control(generator, classifier, names, False, per_combination=3, latent_dim=4, seed=5)
+    a0 = out["attributes"]["A0"]
+    assert (a0["when_1"], a0["when_0"]) == (1.0, 0.0)
+    assert a0["accuracy"] == 0.5
+    asked = evaluation.label_combinations(names, False, 5)[:, 0].mean()
+    assert asked != 0.5  # the old plain accuracy would have been this fraction
+
+
+def test_the_classifier_flips_faces_only_unless_told(tmp_path):
+    from homogan import classifier
+
+    faces = load_config(None, [])
+    assert classifier.flips(faces)
+    folder = load_config(None, ["data.source=folder", f"data.root={tmp_path}"])
+    digits = load_config(None, ["data.source=tfds", "data.tfds_name=mnist", "data.class_conditional=true",
+                                "data.channels=1", "data.image_size=32"])
+    assert not classifier.flips(folder) and not classifier.flips(digits)
+    assert classifier.flips(load_config(None, ["data.source=folder", f"data.root={tmp_path}",
+                                               "evaluation.classifier_flip=true"]))
+    assert not classifier.flips(load_config(None, ["evaluation.classifier_flip=false"]))
+
+
+def test_a_folder_classifier_never_sees_a_mirrored_image(tmp_path):
+    """Asymmetric images (left half white): no image of the training stream may come mirrored."""
+    from PIL import Image
+
+    from homogan import classifier
+    from homogan.data import sources
+
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for i in range(8):
+            pixels = np.zeros((32, 32, 3), np.uint8)
+            pixels[:, :16] = 255
+            Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
+    config = load_config(None, ["data.source=folder", f"data.root={tmp_path}", "data.class_conditional=true",
+                                "data.image_size=32", "data.crop=null"])
+    source = sources.open_source(config)
+    images = np.concatenate([x.numpy() for x, _ in classifier._dataset(config, source, 16, True).take(2)])
+    assert images.shape[0] == 32
+    assert np.all(images[:, :, :16] > 0.9) and np.all(images[:, :, 16:] < -0.9)
+    faces = load_config(None, ["data.source=folder", f"data.root={tmp_path}", "data.class_conditional=true",
+                               "data.image_size=32", "data.crop=null", "evaluation.classifier_flip=true"])
+    flipped = np.concatenate([x.numpy() for x, _ in classifier._dataset(faces, source, 16, True).take(2)])
+    assert np.any(flipped[:, :, :16] < -0.9)  # with flips on, some do come mirrored: the test can fail

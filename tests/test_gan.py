@@ -375,3 +375,61 @@ def test_train_step_is_traced_once_per_batch_shape(monkeypatch, mode):
         gan.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(8), epochs=2, verbose=0)
         assert traces == [(None, 32, 32, 3)], traces
         assert int(gan.g_optimizer.iterations.numpy()) == 6
+
+
+@pytest.mark.parametrize("mode", ["copy", "average"])
+def test_ema_batch_norm_statistics_are_copied_or_averaged(mode):
+    """``ema_batch_norm``: "copy" gives the EMA generator the live generator's statistics (measured on other
+    weights); "average" keeps an EMA of them with the same decay (BigGAN-PyTorch's way)."""
+    gan = make_gan(ema=True, ema_decay=0.75, ema_batch_norm=mode)
+    live, ema = GAN._ema_statistics(gan.generator), GAN._ema_statistics(gan.ema_generator)
+    assert len(live) == len(ema) > 0
+    for i, (a, b) in enumerate(zip(live, ema)):
+        b.assign(np.full(b.shape, 2.0, np.float32))
+        a.assign(np.full(a.shape, 6.0 + i, np.float32))
+    gan.update_ema()
+    for i, b in enumerate(ema):
+        expected = 6.0 + i if mode == "copy" else 0.75 * 2.0 + 0.25 * (6.0 + i)
+        np.testing.assert_allclose(b.numpy(), expected)
+
+
+def test_standing_statistics_are_the_exact_mean_of_the_batch_statistics():
+    """The EMA generator's statistics recomputed from its own activations: every BN layer's moving mean is
+    the mean of the per-batch means of its input (the same fresh latents, replayed here)."""
+    import keras
+
+    from homogan.models import Generator, inference
+
+    g = Generator(32, 3, 8, 2, width=4, name="g_standing")
+    g(np.zeros((2, 8), np.float32), np.zeros((2, 2), np.float32))
+    pool = np.array([[1, 0], [0, 1], [1, 1]], np.float32)
+    seen = {}
+    layers = inference.batch_norm_layers(g)
+    originals = {}
+    for layer in layers:
+        originals[id(layer)] = layer.call
+
+        def call(inputs, training=None, mask=None, layer=layer):
+            if training:
+                seen.setdefault(id(layer), []).append(np.asarray(keras.ops.mean(inputs, axis=(0, 1, 2))))
+            return originals[id(layer)](inputs, training=training, mask=mask)
+
+        layer.call = call
+    inference.standing_statistics(g, pool, 2, False, seed=3, batches=4, batch_size=8)
+    for layer in layers:
+        layer.call = originals[id(layer)]
+        np.testing.assert_allclose(layer.moving_mean.numpy(), np.mean(seen[id(layer)], axis=0), rtol=1e-4, atol=1e-6)
+        assert layer.momentum == 0.9  # put back
+
+
+@pytest.mark.parametrize("mode, changes", [("standing", True), ("copy", False), ("average", False)])
+def test_the_standing_statistics_callback_acts_only_in_standing_mode(mode, changes):
+    from homogan.callbacks import StandingStatistics
+
+    gan = make_gan(ema=True, ema_decay=0.9, ema_batch_norm=mode)
+    before = [v.numpy().copy() for v in GAN._ema_statistics(gan.ema_generator)]
+    callback = StandingStatistics(None, 2, False, seed=1)
+    callback.set_model(gan)
+    callback.on_epoch_end(0)
+    after = [v.numpy() for v in GAN._ema_statistics(gan.ema_generator)]
+    assert any(not np.allclose(a, b) for a, b in zip(before, after)) == changes

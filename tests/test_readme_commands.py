@@ -34,12 +34,20 @@ TIMEOUT = 300
 
 def readme_commands(text: str) -> list[str]:
     """The shell commands of the README's ``bash`` code blocks, continuation lines joined, in order."""
-    commands = []
-    for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.S | re.M):
+    return [command for kind, command in readme_blocks(text) if kind == "bash"]
+
+
+def readme_blocks(text: str) -> list[tuple[str, str]]:
+    """("bash", one command) and ("python", one whole snippet) for every such code block, in README order."""
+    out = []
+    for kind, block in re.findall(r"^```(bash|python)\n(.*?)^```", text, flags=re.S | re.M):
+        if kind == "python":
+            out.append((kind, block))
+            continue
         for command in block.replace("\\\n", " ").splitlines():
             if command.strip():
-                commands.append(command.strip())
-    return commands
+                out.append((kind, command.strip()))
+    return out
 
 
 def set_args(items):
@@ -52,6 +60,8 @@ def tiny(argv: list[str]) -> list[str]:
     sub = argv[2] if argv[:2] == ["-m", "homogan"] and len(argv) > 2 else None
     if script == "main.py" or script.startswith("experiments/") or sub in ("train", "train-classifier", "prepare"):
         return argv + set_args(TINY)
+    if sub == "doctor":
+        return argv + set_args(TINY) + ["--steps", "1", "--rounds", "1"]
     if sub == "evaluate":
         return argv + ["--n", "2", "--num-samples", "16"]
     return argv
@@ -99,8 +109,15 @@ def clone(tmp_path_factory):
     return clone
 
 
-@pytest.mark.parametrize("command", COMMANDS[2:], ids=lambda c: " ".join(shlex.split(c, comments=True)[1:4]))
-def test_readme_command_works_on_a_fresh_clone(command, clone):
-    argv = prepare_argv(command, clone)
-    done = run(argv, clone)
-    assert done.returncode == 0, f"{command}\n→ {' '.join(argv[1:])}\nexit {done.returncode}\n{done.stderr[-2000:]}"
+def test_every_readme_command_and_snippet_works_on_a_fresh_clone(clone):
+    """In README order (a snippet may use what a command before it made, e.g. an export), one after the other."""
+    failures = []
+    for kind, text in readme_blocks((ROOT / "README.md").read_text(encoding="utf-8"))[2:]:
+        if kind == "bash":
+            argv = prepare_argv(text, clone)
+        else:
+            argv = [sys.executable, "-c", text.replace(EXAMPLE_CELEBA, str(celeba_copy(clone)))]
+        done = run(argv, clone)
+        if done.returncode != 0:
+            failures.append(f"{text}\n→ {' '.join(argv[1:])[:300]}\nexit {done.returncode}\n{done.stderr[-1500:]}")
+    assert not failures, "\n\n".join(failures)

@@ -7,6 +7,8 @@ import math
 import keras
 import tensorflow as tf
 
+from homogan.config import SPECTRAL_NORM_VARIANTS
+from homogan.models.spectral import SpectralNormalization
 from homogan.seeds import ReplicaSeedGenerator
 
 
@@ -18,13 +20,24 @@ def num_blocks(image_size: int) -> int:
     return n
 
 
-def maybe_spectral(layer: keras.layers.Layer, spectral_norm: bool) -> keras.layers.Layer:
-    """Wrap a kernel layer in spectral normalisation (top singular value kept at ~1) when asked.
+def maybe_spectral(layer: keras.layers.Layer, spectral_norm: bool, variant: str = "reparameterized"
+                   ) -> keras.layers.Layer:
+    """Wrap a kernel layer in spectral normalisation (top singular value kept at ~1) when asked:
+    :class:`homogan.models.spectral.SpectralNormalization` (as the paper and PyTorch define it), or with
+    ``variant="keras"`` Keras 3's ``SpectralNormalization`` (which assigns W/σ into the kernel at every
+    training call; kept to compare with).
 
     The wrapper computes in the wrapped layer's dtype policy: a float32 output layer (D's logit
     head) stays float32 under mixed precision instead of being cast back to the input's dtype.
     """
-    return keras.layers.SpectralNormalization(layer, dtype=layer.dtype_policy) if spectral_norm else layer
+    if not spectral_norm:
+        return layer
+    if variant == "keras":
+        return keras.layers.SpectralNormalization(layer, dtype=layer.dtype_policy)
+    if variant != "reparameterized":
+        raise ValueError(f"`spectral_norm_variant` should be one of {', '.join(SPECTRAL_NORM_VARIANTS)}. "
+                         f"Received: {variant!r}")
+    return SpectralNormalization(layer, dtype=layer.dtype_policy)
 
 
 @keras.saving.register_keras_serializable(package="homogan")

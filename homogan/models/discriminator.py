@@ -10,6 +10,7 @@ from homogan.models.blocks import (BatchNormalization, Dropout, activation as ma
 CONDITIONING = ("concat", "projection", "acgan")
 
 
+@keras.saving.register_keras_serializable(package="homogan")
 class Discriminator(keras.Model):
     """Scores an image with its conditioning vector; returns one float32 logit per image.
 
@@ -41,6 +42,7 @@ class Discriminator(keras.Model):
             first layer, Radford et al.). Use "layer" or "none" with a gradient penalty.
         activation: "leaky_relu" (with ``leaky_alpha``) or "relu".
         dropout: float, dropout rate after every block (0 = none).
+        spectral_norm_variant: "reparameterized" (Miyato et al.; default) or "keras" (Keras 3's wrapper).
         spectral_norm: bool, spectral normalisation of every kernel (also the projection embedding
             and the auxiliary head).
         extra_convs: int, stride-1 3x3 convolutions added in every block but the first.
@@ -50,7 +52,8 @@ class Discriminator(keras.Model):
     def __init__(self, image_size: int, channels: int, num_labels: int = 0, *, width: int = 64,
                  max_width: int = 512, kernel_size: int = 4, normalization: str = "batch",
                  activation: str = "leaky_relu", leaky_alpha: float = 0.2, dropout: float = 0.0,
-                 spectral_norm: bool = False, extra_convs: int = 0, conditioning: str = "concat", **kwargs):
+                 spectral_norm: bool = False, extra_convs: int = 0, conditioning: str = "concat",
+                 spectral_norm_variant: str = "reparameterized", **kwargs):
         super().__init__(**kwargs)
         if normalization not in ("batch", "layer", "none"):
             raise ValueError("`normalization` should be 'batch', 'layer' or 'none'. "
@@ -63,7 +66,8 @@ class Discriminator(keras.Model):
         self._config = dict(image_size=image_size, channels=channels, num_labels=num_labels, width=width,
                             max_width=max_width, kernel_size=kernel_size, normalization=normalization,
                             activation=activation, leaky_alpha=leaky_alpha, dropout=dropout,
-                            spectral_norm=spectral_norm, extra_convs=extra_convs, conditioning=conditioning)
+                            spectral_norm=spectral_norm, extra_convs=extra_convs, conditioning=conditioning,
+                            spectral_norm_variant=spectral_norm_variant)
         self.image_size, self.num_labels, self.conditioning = image_size, num_labels, conditioning
         layers: list[keras.layers.Layer] = []
         for i in range(num_blocks(image_size)):
@@ -73,7 +77,7 @@ class Discriminator(keras.Model):
                 layers.append(maybe_spectral(keras.layers.Conv2D(filters, kernel_size if k == 0 else 3,
                                                                  strides=2 if k == 0 else 1, padding="same",
                                                                  use_bias=i == 0 or normalization == "none"),
-                                             spectral_norm))
+                                             spectral_norm, spectral_norm_variant))
                 if i > 0 and normalization == "batch":
                     layers.append(BatchNormalization(momentum=0.9))
                 elif i > 0 and normalization == "layer":
@@ -83,15 +87,16 @@ class Discriminator(keras.Model):
                 layers.append(Dropout(dropout))
         layers.append(keras.layers.Flatten())
         self.blocks = layers
-        self.head = maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm)
+        self.head = maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm, spectral_norm_variant)
         features = 4 * 4 * min(width * 2 ** (num_blocks(image_size) - 1), max_width)
         self.embedding = self.aux_head = None
         if conditioning == "projection":
             self.embedding = maybe_spectral(keras.layers.Dense(features, use_bias=False, dtype="float32",
-                                                               name="projection_embedding"), spectral_norm)
+                                                               name="projection_embedding"), spectral_norm,
+                                            spectral_norm_variant)
         elif conditioning == "acgan":
             self.aux_head = maybe_spectral(keras.layers.Dense(num_labels, dtype="float32", name="aux_head"),
-                                           spectral_norm)
+                                           spectral_norm, spectral_norm_variant)
 
     def features(self, images, labels, training=False):
         """φ(x): the flattened last block (label maps appended to the input only for "concat")."""
@@ -117,3 +122,11 @@ class Discriminator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), **self._config}
+
+    def get_build_config(self):
+        return {"image_size": self.image_size, "channels": self._config["channels"], "num_labels": self.num_labels}
+
+    def build_from_config(self, config):
+        """Create the variables (a ``.keras`` archive is loaded into them) by one call on zeros in inference mode."""
+        size, channels = self.image_size, self._config["channels"]
+        self(keras.ops.zeros((1, size, size, channels)), keras.ops.zeros((1, self.num_labels)))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
 import keras
 
 from homogan.models.blocks import (BatchNormalization, GaussianNoise, activation as make_activation, maybe_spectral,
                                    num_blocks)
 
 
+@keras.saving.register_keras_serializable(package="homogan")
 class Generator(keras.Model):
     """Maps a latent vector and a conditioning vector to an image in [-1, 1].
 
@@ -30,6 +33,7 @@ class Generator(keras.Model):
         activation: "relu" or "leaky_relu" (with ``leaky_alpha``).
         noise_stddev: float, a GaussianNoise layer after every hidden block (training only).
         spectral_norm: bool, spectral normalisation of every kernel.
+        spectral_norm_variant: "reparameterized" (Miyato et al.; default) or "keras" (Keras 3's wrapper).
         extra_convs: int, stride-1 3x3 convolutions added after every hidden upsampling block
             (more depth at the same resolution).
     """
@@ -38,7 +42,7 @@ class Generator(keras.Model):
                  width: int = 64, max_width: int = 512, stem: str = "dense", upsample: str = "conv_transpose",
                  kernel_size: int = 4, batch_norm: bool = True, activation: str = "relu",
                  leaky_alpha: float = 0.2, noise_stddev: float = 0.0, spectral_norm: bool = False,
-                 extra_convs: int = 0, **kwargs):
+                 extra_convs: int = 0, spectral_norm_variant: str = "reparameterized", **kwargs):
         super().__init__(**kwargs)
         if stem not in ("dense", "conv_transpose"):
             raise ValueError(f"`stem` should be 'dense' or 'conv_transpose'. Received: `stem={stem!r}`")
@@ -47,11 +51,12 @@ class Generator(keras.Model):
         self._config = dict(image_size=image_size, channels=channels, latent_dim=latent_dim, num_labels=num_labels,
                             width=width, max_width=max_width, stem=stem, upsample=upsample, kernel_size=kernel_size,
                             batch_norm=batch_norm, activation=activation, leaky_alpha=leaky_alpha,
-                            noise_stddev=noise_stddev, spectral_norm=spectral_norm, extra_convs=extra_convs)
+                            noise_stddev=noise_stddev, spectral_norm=spectral_norm, extra_convs=extra_convs,
+                            spectral_norm_variant=spectral_norm_variant)
         self.latent_dim, self.num_labels = latent_dim, num_labels
         n = num_blocks(image_size)
         widths = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]
-        sn = spectral_norm
+        sn = functools.partial(maybe_spectral, spectral_norm=spectral_norm, variant=spectral_norm_variant)
         layers: list[keras.layers.Layer] = []
 
         def norm_act():
@@ -60,18 +65,17 @@ class Generator(keras.Model):
             layers.append(make_activation(activation, leaky_alpha))
 
         if stem == "dense":
-            layers += [maybe_spectral(keras.layers.Dense(4 * 4 * widths[0], use_bias=not batch_norm), sn),
+            layers += [sn(keras.layers.Dense(4 * 4 * widths[0], use_bias=not batch_norm)),
                        keras.layers.Reshape((4, 4, widths[0]))]
         else:
             layers += [keras.layers.Reshape((1, 1, latent_dim + num_labels)),
-                       maybe_spectral(keras.layers.Conv2DTranspose(widths[0], 4, padding="valid",
-                                                                   use_bias=not batch_norm), sn)]
+                       sn(keras.layers.Conv2DTranspose(widths[0], 4, padding="valid", use_bias=not batch_norm))]
         norm_act()
         for filters in widths[1:]:
             layers += self._upsample(upsample, filters, kernel_size, use_bias=not batch_norm, sn=sn)
             norm_act()
             for _ in range(extra_convs):
-                layers.append(maybe_spectral(keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm), sn))
+                layers.append(sn(keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm)))
                 norm_act()
             if noise_stddev > 0:
                 layers.append(GaussianNoise(noise_stddev))
@@ -83,10 +87,10 @@ class Generator(keras.Model):
     @staticmethod
     def _upsample(kind, filters, kernel_size, use_bias, sn):
         if kind == "conv_transpose":
-            return [maybe_spectral(keras.layers.Conv2DTranspose(filters, kernel_size, strides=2, padding="same",
-                                                                use_bias=use_bias), sn)]
+            return [sn(keras.layers.Conv2DTranspose(filters, kernel_size, strides=2, padding="same",
+                                                    use_bias=use_bias))]
         return [keras.layers.UpSampling2D(2, interpolation="nearest"),
-                maybe_spectral(keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=use_bias), sn)]
+                sn(keras.layers.Conv2D(filters, kernel_size, padding="same", use_bias=use_bias))]
 
     def call(self, z, labels, training=False):
         x = keras.ops.concatenate([z, keras.ops.cast(labels, z.dtype)], axis=-1)
@@ -96,3 +100,10 @@ class Generator(keras.Model):
 
     def get_config(self):
         return {**super().get_config(), **self._config}
+
+    def get_build_config(self):
+        return {"latent_dim": self.latent_dim, "num_labels": self.num_labels}
+
+    def build_from_config(self, config):
+        """Create the variables (a ``.keras`` archive is loaded into them) by one call on zeros in inference mode."""
+        self(keras.ops.zeros((1, self.latent_dim)), keras.ops.zeros((1, self.num_labels)))

@@ -1,6 +1,7 @@
-"""Running a trained generator: images for (z, labels) in batches, and the EMA copy of a generator.
+"""Running a trained generator: images for (z, labels) in batches, the EMA copy of a generator, and
+"standing" batch-norm statistics for it.
 
-One home for both, used by the sample grid, evaluation, ``generate`` and the loading of a run, so a
+One home for these, used by the sample grid, evaluation, ``generate`` and the loading of a run, so a
 change to how a generator is run (batch size, training flag, output dtype) is made once.
 """
 
@@ -33,3 +34,50 @@ def ema_copy(generator):
     ema(keras.ops.zeros((1, generator.latent_dim)), keras.ops.zeros((1, generator.num_labels)))
     ema.set_weights(generator.get_weights())
     return ema
+
+
+#: Standing statistics: this many batches of this many fresh latents (1,280 images; measured on the default
+#: config, 20 batches gave the FID and recall of 100).
+STANDING_BATCHES, STANDING_BATCH_SIZE = 20, 64
+
+
+def batch_norm_layers(network) -> list:
+    return [layer for layer in network._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def standing_statistics(generator, label_pool: np.ndarray | None, num_labels: int, one_hot: bool, seed: int,
+                        batches: int = STANDING_BATCHES, batch_size: int = STANDING_BATCH_SIZE) -> None:
+    """Recompute the batch-norm statistics of ``generator`` (an EMA generator) from its own activations:
+    ``batches`` forward passes in training mode on fresh latents, the moving statistics set to the exact
+    mean of the batch statistics ("standing statistics", Brock et al. 2019). Why: the EMA generator's
+    weights are an average, but the statistics it would otherwise carry were measured on the live
+    generator's weights. Labels come from ``label_pool`` (the training selection's label vectors) when
+    given, else uniformly (one class, or each attribute 0/1). Deterministic for a given ``seed``."""
+    layers = batch_norm_layers(generator)
+    if not layers:
+        return
+    rng = np.random.default_rng([seed, 31])
+    latent = generator.get_config()["latent_dim"]
+    momenta = [layer.momentum for layer in layers]
+    # The seed states of G's noise layers (not weights): put back afterwards, so that the recomputation does
+    # not move them and a resumed run draws what an uninterrupted one draws.
+    weights = {id(w) for w in generator.weights}
+    seed_states = [(v, np.asarray(v.numpy()).copy()) for v in generator.variables if id(v) not in weights]
+    try:
+        for k in range(1, batches + 1):
+            for layer in layers:
+                layer.momentum = (k - 1) / k  # moving = mean of the k batch statistics so far, exactly
+            if label_pool is not None and len(label_pool):
+                labels = label_pool[rng.integers(0, len(label_pool), batch_size)].astype(np.float32)
+            elif one_hot:
+                labels = np.eye(num_labels, dtype=np.float32)[rng.integers(0, num_labels, batch_size)]
+            else:
+                labels = rng.integers(0, 2, (batch_size, num_labels)).astype(np.float32)
+            z = rng.standard_normal((batch_size, latent)).astype(np.float32)
+            generator(z, labels, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+        for variable, value in seed_states:
+            variable.assign(value)
