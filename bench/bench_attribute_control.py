@@ -94,7 +94,11 @@ def main() -> int:
     parser.add_argument("--num-real", type=int, default=5000, help="real images for precision/recall")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    from homogan import device
+
     try:
+        for line in device.describe(device.read_facts()):
+            print(line)
         for line in measure(args):
             print(line)
     except UserError as e:

@@ -75,14 +75,16 @@ def train_step_speed(config, steps: int, warmup: int) -> tuple[float, float]:
     one fixed batch."""
     import keras
 
+    from homogan import device, precision
     from homogan.data import pipeline
-    from homogan.train import build_gan
+    from homogan.train import build_gan, with_precision
 
     tf = import_tensorflow()
     source = sources.open_source(config)
     data = sources.training_data(config, source)
     keras.utils.set_random_seed(config.experiment.seed)
-    gan = build_gan(config, len(data.label_names))
+    resolved = precision.resolve(config.training.precision, device.read_facts())  # "auto", as training resolves it
+    gan = build_gan(with_precision(config, resolved.precision), len(data.label_names))
     batch = next(iter(pipeline.make_dataset(config, data, 0, 1)))
     fixed = tf.data.Dataset.from_tensors(batch).repeat()
     gan.fit(fixed, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)  # trace + first steps
@@ -105,6 +107,10 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=REPO, help="where the temporary data and shards go")
     args = parser.parse_args()
 
+    from homogan import device
+
+    for line in device.describe(device.read_facts()):
+        print(line)
     print(f"start: {load()}", flush=True)
     import_tensorflow()
     work = Path(tempfile.mkdtemp(prefix=".bench-pipeline-", dir=args.dir))

@@ -34,6 +34,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dir", type=Path, default=REPO, help="where to put the temporary dataset")
     args = parser.parse_args()
+    from homogan import device
+
+    for line in device.describe(device.read_facts(accelerators=False)):
+        print(line)
     with tempfile.TemporaryDirectory(prefix=".bench-synthetic-", dir=args.dir) as root:
         cpu, start = _cpu_seconds(), time.perf_counter()
         generate(root, args.num_images, args.seed, workers=args.workers, progress=False)

@@ -214,12 +214,15 @@ class Evaluation(keras.callbacks.Callback):
     with ``checkpoints/best.json`` (epoch, metric, value, every metric), each file written under a
     temporary name and renamed; on resume the recorded best is read back from ``best.json``.
     The evaluator (classifier, feature extractor, real statistics) is built on the first
-    ``on_train_begin`` by ``make_evaluator`` — training the classifier if it is not cached yet.
+    ``on_train_begin`` by ``make_evaluator`` — training the classifier if it is not cached yet — and
+    its protocol (how every value is measured) is written to ``protocol_path`` (the run's
+    ``evaluation.json``).
     """
 
     def __init__(self, make_evaluator, every: int, epochs: int, best_metric: str, checkpoint: tf.train.Checkpoint,
-                 directory: Path, epoch_var: tf.Variable, seed: int = 0):
+                 directory: Path, epoch_var: tf.Variable, seed: int = 0, protocol_path: Path | None = None):
         super().__init__()
+        self.protocol_path = protocol_path
         self.make_evaluator, self.evaluator = make_evaluator, None
         self.every, self.epochs, self.best_metric, self.seed = every, epochs, best_metric, seed
         self.checkpoint, self.directory, self.epoch_var = checkpoint, Path(directory), epoch_var
@@ -229,6 +232,14 @@ class Evaluation(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.evaluator is None:
             self.evaluator = self.make_evaluator()
+        if self.protocol_path is not None:  # how every in-training value is measured (evaluation.json)
+            import json
+
+            from homogan.atomic import write_text
+
+            generator = "ema_generator" if self.model.ema_generator is not None else "generator"
+            write_text(self.protocol_path, json.dumps({**self.evaluator.protocol(seed=self.seed), "generator": generator},
+                                                      indent=2) + "\n")
         saved = checkpoints.best_record(self.directory)
         if saved is not None and saved.get("metric") == self.best_metric:
             self.best = saved.get("value")

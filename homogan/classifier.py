@@ -133,6 +133,10 @@ class Classifier:
                for i in range(0, len(images), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, len(self.names)), np.float32)
 
+    @property
+    def weights_path(self) -> Path:
+        return self.folder / WEIGHTS
+
     def embed_fn(self, batch):
         return self.feature_model(batch, training=False)
 

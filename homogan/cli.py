@@ -67,9 +67,16 @@ def exit_code(result) -> int:
 def cmd_freeze(args) -> int:
     from homogan.freeze import freeze
 
-    folder = freeze(args.source, args.name, args.experiments_dir, args.parent, args.notes or "", tuple(args.overrides))
+    folder = freeze(args.source, args.name, args.experiments_dir, args.parent, args.notes or "", tuple(args.overrides),
+                    echo=print)
     print(f"froze {folder}: re-run with `python {folder}/main.py`")
     return 0
+
+
+def cmd_reproduce(args) -> int:
+    from homogan.reproduce import reproduce
+
+    return 0 if reproduce(args.experiment_dir, epochs=args.epochs, tolerance=args.tolerance).reproduced else 1
 
 
 def cmd_run_experiment(args) -> int:
@@ -118,7 +125,7 @@ def cmd_report(args) -> int:
     if not paths:
         root = Path("experiments")
         paths = sorted(str(p) for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
-    html_path, md_path = build(paths, args.out)
+    html_path, md_path = build(paths, args.out, sort=args.sort)
     print(f"wrote {html_path} and {md_path} ({len(paths)} experiments); open {html_path} in a browser")
     return 0
 
@@ -271,6 +278,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace results/ instead of writing results-N/")
     p.set_defaults(func=cmd_run_experiment)
 
+    p = sub.add_parser("reproduce", help="re-run a frozen experiment and check it against its recorded result",
+                       description="Train EXPERIMENT_DIR again (all of it, or its first --epochs K) into a fresh "
+                                   "results folder and compare with the record kept when it was frozen from a run: "
+                                   "with the same code, device class and precision every logged value must be "
+                                   "identical; otherwise the last compared epoch's values must agree within a "
+                                   "tolerance per metric. Exit code 0 reproduced, 1 not, 2 bad input.")
+    p.add_argument("experiment_dir", metavar="EXPERIMENT_DIR")
+    p.add_argument("--epochs", type=positive_int, default=None, help="compare only the first K epochs (re-run K)")
+    p.add_argument("--tolerance", metavar="METRIC=AMOUNT,...",
+                   help="change allowed differences, e.g. fid=0.1,recall=0.05 (fid is relative, recall absolute; "
+                        "see python -m homogan reproduce --help and the README)")
+    p.set_defaults(func=cmd_reproduce)
+
     p = sub.add_parser("prepare", help="decode, crop and resize the configured data once into shards training reads",
                        description="Decode the selected images of the configured data (data.source, root, split, "
                                    "filters, balance, limit, attributes) once with the training pipeline's own "
@@ -291,6 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folders", nargs="*", metavar="FOLDER",
                    help="experiment folders or run folders (default: every folder in experiments/)")
     p.add_argument("--out", default="report.html", help="output HTML file (default report.html); the .md twin goes beside it")
+    p.add_argument("--sort", default="auto", help="rank the summary by the best value of this metric: fid, kid, precision, "
+                                                "recall, attribute_accuracy (default: fid when any experiment has it)")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("config", help="print the resolved config (or the table of every key)",

@@ -97,12 +97,26 @@ def read_cpu(cpuinfo: str | None = None, env: dict | None = None) -> tuple[str, 
     return model, flags, masked
 
 
-def read_facts(distribute: str = "none") -> DeviceFacts:
-    """The facts of this machine, for a run with ``training.distribute`` = ``distribute``."""
+def read_facts(distribute: str = "none", accelerators: bool = True) -> DeviceFacts:
+    """The facts of this machine, for a run with ``training.distribute`` = ``distribute``. With
+    ``accelerators=False`` TensorFlow is not imported (no GPUs are listed): for measurements of CPU-only
+    work, such as drawing the synthetic faces."""
+    model, flags, masked = read_cpu()
+    if not accelerators:
+        from importlib import metadata
+
+        def version(name):
+            try:
+                return metadata.version(name)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        return DeviceFacts("cpu", model, flags, (), masked,
+                           {"tensorflow": version("tensorflow"), "keras": version("keras"),
+                            "python": platform.python_version()}, {"cores": os.cpu_count()})
     tf = import_tensorflow()
     import keras
 
-    model, flags, masked = read_cpu()
     gpus = []
     for device in tf.config.list_physical_devices("GPU"):
         try:

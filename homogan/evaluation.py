@@ -176,6 +176,27 @@ class Evaluator:
             self.extractor = features.feature_extractor(config, self.classifier, echo)
             self.reference = reference(config, self.extractor, echo)
 
+    def protocol(self, num_samples: int | None = None, per_combination: int | None = None, seed: int = 0) -> dict:
+        """How every value of :meth:`evaluate` is measured — what must be equal for two values to be compared
+        (:func:`homogan.metrics.protocol_differences`). The generator measured is added by the caller."""
+        e = self.config.evaluation
+        num_samples = num_samples or e.num_samples
+        ref = self.reference
+        out = {"feature_extractor": self.extractor.name, "extractor_weights": self.extractor.weights,
+               "image_size_fed": self.extractor.input_size, "n_generated": num_samples, "n_real": len(ref.features),
+               "kid": {"subsets": metrics.KID_SUBSETS, "subset_size": min(metrics.KID_SUBSET_SIZE, num_samples,
+                                                                          len(ref.features))},
+               "pr_k": metrics.PR_K, "seed": seed,
+               "reference": {"dataset": cache.dataset_identity(self.config), "selection": cache.selection(self.config),
+                             "file": ref.path.name},
+               "attribute_control": None}
+        if self.label_names and self.classifier is not None:
+            out["attribute_control"] = {
+                "per_combination": per_combination or e.per_combination,
+                "combinations": len(label_combinations(self.label_names, self.one_hot, seed)),
+                "classifier": self.classifier.key, "classifier_weights": features.file_hash(self.classifier.weights_path)}
+        return out
+
     def evaluate(self, generator, num_samples: int | None = None, per_combination: int | None = None,
                  seed: int = 0) -> dict:
         """Flat metrics (what goes into history.csv and metrics.json) and ``details`` (nested)."""
@@ -229,9 +250,12 @@ def _evaluate_locked(run_dir, per_combination, num_samples, overrides, echo, wri
     evaluator = Evaluator(config, run.label_names, echo=echo)
     result = evaluator.evaluate(run.generator, num_samples, per_combination, seed)
     details = result.pop("details")
-    measured = {**result, "evaluated": {"epoch": run.epoch, "checkpoint": run.checkpoint.name,
-                                         "generator": run.generator_name, "seed": seed,
-                                         "time": time.strftime("%Y-%m-%d %H:%M:%S"), **details}}
+    protocol = {**evaluator.protocol(num_samples, per_combination, seed), "generator": run.generator_name,
+                "checkpoint": run.checkpoint.name, "epoch": run.epoch}
+    measured = {**result, "protocol": protocol,
+                "evaluated": {"epoch": run.epoch, "checkpoint": run.checkpoint.name,
+                              "generator": run.generator_name, "seed": seed,
+                              "time": time.strftime("%Y-%m-%d %H:%M:%S"), **details}}
     if write:
         path = run.run.path / "metrics.json"
         existing = {}

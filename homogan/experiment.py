@@ -51,6 +51,11 @@ class RunDir:
         return self.path / "progress.gif"
 
     @property
+    def evaluation_protocol(self) -> Path:
+        """``evaluation.json``: how the in-training evaluation measured every value in ``history.csv``."""
+        return self.path / "evaluation.json"
+
+    @property
     def record(self) -> Path:
         """``run.json``: what actually ran, one entry per training session (start and every resume):
         the resolved precision and why, and the device facts. The config says what was asked for."""

@@ -21,16 +21,31 @@ import numpy as np
 from homogan.errors import UserError
 
 INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def file_hash(path) -> str:
+    """SHA-256 (first 16 hex digits) of a weights file: which weights produced a feature, exactly."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 INCEPTION_URL = f"https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/{INCEPTION_FILE}"
 
 
 @dataclass
 class FeatureExtractor:
-    """``fn`` maps a batch of images in [-1, 1] (N, H, W, C) to features (N, D)."""
+    """``fn`` maps a batch of images in [-1, 1] (N, H, W, C) to features (N, D). ``weights`` identifies the
+    exact weights (a hash of the file, or how a fixed network was seeded) and ``input_size`` the image size
+    fed to the network: both are part of every value's protocol."""
 
     name: str
     fn: object
     batch_size: int = 128
+    weights: str = "unknown"
+    input_size: int | None = None
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
         import keras
@@ -79,7 +94,7 @@ def inception_extractor(weights: Path) -> FeatureExtractor:
             x = tf.image.grayscale_to_rgb(x)
         return model(x, training=False)  # InceptionV3 expects [-1, 1]: the images' own range
 
-    return FeatureExtractor(f"inception_v3:{weights.name}", fn, batch_size=32)
+    return FeatureExtractor(f"inception_v3:{weights.name}", fn, batch_size=32, weights=file_hash(weights), input_size=299)
 
 
 def random_cnn_extractor(image_size: int, channels: int) -> FeatureExtractor:
@@ -93,7 +108,8 @@ def random_cnn_extractor(image_size: int, channels: int) -> FeatureExtractor:
                                 kernel_initializer=keras.initializers.HeNormal(seed=1000 + i))(x)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, x)
-    return FeatureExtractor(f"random_cnn:v1:{image_size}px", lambda b: model(b, training=False))
+    return FeatureExtractor(f"random_cnn:v1:{image_size}px", lambda b: model(b, training=False),
+                            weights="he-normal seeds 1000-1003", input_size=image_size)
 
 
 def feature_extractor(config, classifier, echo=print) -> FeatureExtractor:
@@ -110,7 +126,8 @@ def feature_extractor(config, classifier, echo=print) -> FeatureExtractor:
         echo(missing_inception_message() if classifier is not None else
              missing_inception_message("a fixed random CNN's features (the data has no labels for a classifier)"))
     if classifier is not None:
-        return FeatureExtractor(f"classifier:{classifier.key}", classifier.embed_fn)
+        return FeatureExtractor(f"classifier:{classifier.key}", classifier.embed_fn,
+                                weights=file_hash(classifier.weights_path), input_size=config.data.image_size)
     if choice == "classifier":
         echo("the data has no labels to train the attribute classifier on: FID/KID/precision/recall use a fixed "
              "random CNN's features")

@@ -98,8 +98,10 @@ def load_frozen(folder: Path) -> Config:
 
 
 def freeze(source: str | Path, name: str, experiments_dir: str | Path = "experiments", parent: str | None = None,
-           notes: str = "", overrides: tuple[str, ...] = ()) -> Path:
-    """Create ``experiments/<name>/`` from a run folder or a config file (plus ``--set`` overrides)."""
+           notes: str = "", overrides: tuple[str, ...] = (), echo=lambda *a, **k: None) -> Path:
+    """Create ``experiments/<name>/`` from a run folder or a config file (plus ``--set`` overrides). From a run
+    folder that trained, the run's record is kept in ``record/`` (what ``reproduce`` checks against); a
+    config-only freeze has none, and says so."""
     if not NAME_PATTERN.fullmatch(name):
         raise UserError(f"--name {name!r}: use letters, digits, '_' or '-', starting with a letter (e.g. Experiment17)")
     source = Path(source)
@@ -123,10 +125,65 @@ def freeze(source: str | Path, name: str, experiments_dir: str | Path = "experim
         raise UserError(f"--name {name!r}: {folder} already exists; frozen experiments are never overwritten")
     write_text(folder / "config.json", json.dumps(config.to_dict(), indent=2) + "\n")
     write_main_py(folder)
+    trained = source.is_dir() and (source / "history.csv").is_file()
+    if trained and overrides:
+        echo(f"note: {folder} has no record: --set changed the run's config, so its history is not this "
+             f"experiment's result")
+    elif trained:
+        summary = keep_record(source, folder)
+        echo(f"kept the record of {source} ({summary['epochs']} epochs, precision {summary['precision']}, "
+             f"{summary['device_class']}) in {folder / RECORD}")
+    else:
+        echo(f"note: {folder} has no record (frozen from a config, not from a trained run): there is no result to "
+             f"reproduce yet")
     meta = {"name": name, "parent": parent}
     write_text(folder / "experiment.json", json.dumps(meta, indent=2) + "\n")
     write_text(folder / "README.md", render_readme(name, config, parent, parent_config, notes or config.experiment.notes))
     return folder
+
+
+RECORD = "record"
+#: What a run's record keeps (when present): what reproduce compares with, and what a reader looks at.
+RECORD_FILES = ("history.csv", "metrics.json", "run.json", "config.json", "evaluation.json")
+
+
+def keep_record(run_path: Path, folder: Path) -> dict:
+    """Copy a run's record into ``folder/record/``: its history, metrics, sessions (code version, resolved
+    precision, device) and config, its last sample grid, and ``record.json`` summing up what produced it."""
+    import shutil
+
+    from homogan.experiment import RunDir
+
+    run = RunDir(Path(run_path))
+    record = folder / RECORD
+    record.mkdir()
+    for name in RECORD_FILES:
+        if (run.path / name).is_file():
+            shutil.copy2(run.path / name, record / name)
+    frames = run.frames()
+    if frames:
+        shutil.copy2(frames[-1], record / frames[-1].name)
+    sessions = run.sessions()
+
+    def agreed(get):
+        values = {json.dumps(get(s)) for s in sessions}
+        return json.loads(values.pop()) if len(values) == 1 else ("mixed" if values else None)
+
+    summary = {"source_run": str(run.path.resolve()), "epochs": len(_history_rows(run.history)),
+               "code": agreed(lambda s: s.get("code")), "precision": agreed(lambda s: s.get("precision")),
+               "device_class": agreed(lambda s: s.get("device", {}).get("device_class")),
+               "sessions": len(sessions), "last_grid": frames[-1].name if frames else None}
+    write_text(record / "record.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _history_rows(path: Path) -> list[dict]:
+    import csv
+
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
 
 
 def results_dir(folder: Path, overwrite: bool) -> tuple[Path, bool]:

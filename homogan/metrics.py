@@ -157,3 +157,23 @@ def is_better(metric: str, value: float, best: float | None) -> bool:
     if best is None:
         return True
     return value < best if metric in LOWER_IS_BETTER else value > best
+
+
+#: Protocol fields that say which generator a value measured (what comparisons are about), not how.
+MEASURED_THING = ("generator", "checkpoint", "epoch")
+
+
+def protocol_differences(a: dict | None, b: dict | None) -> list[str]:
+    """The protocol fields in which two values' protocols differ (feature extractor and its weights, image size,
+    sample counts, the real reference, the seed, …), ignoring which generator was measured; ``["protocol
+    unknown"]`` when either has none (values stored before protocols were recorded). Values are comparable —
+    and may be ranked — only when this is empty."""
+    if not a or not b:
+        return ["protocol unknown"]
+    keys = sorted((set(a) | set(b)) - set(MEASURED_THING))
+    return [k for k in keys if a.get(k) != b.get(k)]
+
+
+def is_evaluation_value(key: str) -> bool:
+    """Whether a history column was measured by the evaluation (and so has a protocol), not by training."""
+    return key in ("fid", "kid", "kid_std", "precision", "recall", "feature_extractor") or key.startswith("attribute_")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from homogan import checkpoints, device, precision
+from homogan import checkpoints, device, precision, provenance
 from homogan.config import Config, diff, doubts
 from homogan.data import sources
 from homogan.errors import UserError, WriteError
@@ -185,7 +185,8 @@ def _train(config: Config, resume, force: bool, run_dir, echo, held: contextlib.
         echo(f"note: this run trained in {earlier[-1]['precision']} before (on {earlier[-1]['device']['device_class']}); "
              f"it continues in {resolved.summary()}")
     run.record_session({"initial_epoch": initial_epoch, "precision": resolved.precision,
-                        "precision_reason": resolved.reason, "device": facts.to_dict()})
+                        "precision_reason": resolved.reason, "device": facts.to_dict(),
+                        "code": provenance.code_version()})
     if resume_step:
         echo(f"resuming epoch {initial_epoch + 1} after step {resume_step} (interrupted there)")
     failed = None
@@ -462,4 +463,5 @@ def _evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo) -> lis
     from homogan.evaluation import Evaluator
 
     return [cb.Evaluation(lambda: Evaluator(config, data.label_names, echo=echo), e.every_epochs,
-                          config.training.epochs, e.best_metric, checkpoint, run.checkpoints, epoch_var)]
+                          config.training.epochs, e.best_metric, checkpoint, run.checkpoints, epoch_var,
+                          protocol_path=run.evaluation_protocol)]

@@ -166,3 +166,15 @@ def test_readme_documents_every_key_as_the_schema_does():
 
     readme = (ROOT / "README.md").read_text()
     assert markdown_key_table() in readme, "README key table is stale: paste `python -m homogan config --keys`"
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["bench_synthetic.py", "--num-images", "20", "--workers", "1"], "synthetic: 20 images"),
+    (["bench_pipeline.py", "--num-images", "120", "--sizes", "32", "--train-steps", "1", "--warmup", "1"], "| 32 px |"),
+], ids=["synthetic", "pipeline"])
+def test_timing_benches_run_and_start_with_the_device_block(argv, expect, tmp_path):
+    """A bench that breaks (e.g. a config value it does not resolve) fails here, not on a user's machine."""
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / argv[0]), *argv[1:], "--dir", str(tmp_path)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("CPU ") and expect in result.stdout

@@ -11,6 +11,9 @@ import pytest
 
 from homogan.cli import main
 
+# TensorFlow 2.21 warns that tf.lite.Interpreter moves to LiteRT (ai_edge_litert); it still ships and works.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:tensorflow.lite.python.interpreter")
+
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory, synthetic_root):
@@ -133,3 +136,20 @@ def test_export_refusals_are_one_line_and_leave_nothing(conditional_run, tmp_pat
         export.export(conditional_run, formats="keras", out=str(target), overwrite=True, echo=lambda *a: None)
     assert (target / "export.json").read_text() == before  # the old export is untouched
     assert sorted(p.name for p in tmp_path.iterdir() if ".tmp-" in p.name) == []
+
+
+def test_tflite_with_float16_weights_is_smaller_and_draws_nearly_the_same_images(conditional_run, tmp_path):
+    import tensorflow as tf
+
+    assert main(["export", str(conditional_run), "--formats", "tflite", "--out", str(tmp_path / "f32")]) == 0
+    assert main(["export", str(conditional_run), "--formats", "tflite", "--tflite-float16",
+                 "--out", str(tmp_path / "f16")]) == 0
+    assert {p.name for p in (tmp_path / "f16").iterdir()} == {"saved_model", "generator.tflite", "export.json"}
+    assert "float16" in json.loads((tmp_path / "f16" / "export.json").read_text())["written"]["tflite"]
+    small, full = (tmp_path / "f16" / "generator.tflite").stat().st_size, (tmp_path / "f32" / "generator.tflite").stat().st_size
+    assert small < 0.7 * full
+    z = np.random.default_rng(1).standard_normal((3, 16)).astype(np.float32)
+    labels = np.ones((3, 2), np.float32)
+    out = [tf.lite.Interpreter(model_path=str(tmp_path / d / "generator.tflite")).get_signature_runner()(
+        z=z, labels=labels)["images"].astype(int) for d in ("f16", "f32")]
+    assert np.abs(out[0] - out[1]).mean() < 2.0  # float16 weights: a level or so per pixel on average

@@ -51,7 +51,6 @@ def epochs_of(config, initial_epoch=0):
 
 def test_shards_give_the_same_sequence_as_jpegs(config_in, monkeypatch):
     """Same (seed, epoch) → same images and labels, batch by batch, from JPEGs and from shards, also resumed."""
-    from homogan.data import pipeline
 
     overrides = ('data.attributes=["Eyeglasses","Bald"]', "data.split=all", "training.epochs=3",
                  "training.steps_per_epoch=null", "data.shuffle_buffer=50")
