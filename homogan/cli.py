@@ -73,6 +73,13 @@ def cmd_freeze(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from homogan.sweep import sweep
+
+    _, stopped = sweep(args.base, args.overrides, args.prefix, args.experiments_dir, dry_run=args.dry_run)
+    return 0 if stopped is None else exit_code(stopped)
+
+
 def cmd_reproduce(args) -> int:
     from homogan.reproduce import reproduce
 
@@ -277,6 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_set_argument(p, "override a value for this run only (e.g. a smoke run on synthetic data); repeatable")
     p.add_argument("--overwrite", action="store_true", help="replace results/ instead of writing results-N/")
     p.set_defaults(func=cmd_run_experiment)
+
+    p = sub.add_parser("sweep", help="freeze, train and report one experiment per combination of values",
+                       description="Freeze one experiment per combination of the --set lists (e.g. --set "
+                                   "training.d_steps=1,3,5 --set training.d_optimizer.learning_rate=1e-4,2e-4), train "
+                                   "them one after the other into their results/ folders, and write "
+                                   "<experiments-dir>/<prefix>_report.html. Started again, it skips what is trained, "
+                                   "resumes what is unfinished and goes on. --dry-run lists what it would create.")
+    p.add_argument("base", metavar="BASE", help="a frozen experiment (then the parent of every member), a run folder or "
+                                                "a config file")
+    add_set_argument(p, "a key and its values, comma-separated (JSON where possible; commas inside [] or {} do not "
+                        "split); repeatable: the sweep is every combination", metavar="KEY.PATH=V1,V2,…")
+    p.add_argument("--prefix", required=True, help="the members' name prefix, e.g. Ratio → Ratio_d_steps3")
+    p.add_argument("--experiments-dir", default="experiments", help="where the members go (default: experiments)")
+    p.add_argument("--dry-run", action="store_true", help="list the members and their state; write nothing")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("reproduce", help="re-run a frozen experiment and check it against its recorded result",
                        description="Train EXPERIMENT_DIR again (all of it, or its first --epochs K) into a fresh "

@@ -166,6 +166,7 @@ def overlay_charts(entries: list[Entry], folder: Path, comparable: list[bool]) -
     """One PNG per metric in ``folder``, a line per experiment (dashed when its evaluation values are not
     comparable with the reference entry's: shown, never ranked). Returns (title, path) of those written."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     from homogan.atomic import atomic_path
 
@@ -183,6 +184,7 @@ def overlay_charts(entries: list[Entry], folder: Path, comparable: list[bool]) -
                     linestyle="-" if ok or not evaluation else "--",
                     label=e.name + ("" if ok or not evaluation else " (not comparable)"))
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, ncol=2 if len(series) > 6 else 1)
@@ -219,7 +221,8 @@ def summary_table(entries: list[Entry], comparable: list[bool], sort: str | None
         speeds = sorted(r["images_per_second"] for r in e.history if "images_per_second" in r)
         cells = [str(i + 1) if e in ranked else ("—" if ok else "not ranked: not comparable"), e.name,
                  f"{int(e.history[-1]['epoch'])} / {e.config['training']['epochs']}" if e.history else "not run",
-                 f"{seconds / 60:.1f} min" if e.history else "", f"{speeds[len(speeds) // 2]:.0f}" if speeds else ""]
+                 (f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s") if e.history else "",
+                 f"{speeds[len(speeds) // 2]:.0f}" if speeds else ""]
         for key in keys:
             points, top = _values(e, key), best(e, key)
             cells.append(f"{points[-1][1]:.4g} (best {top[1]:.4g} @ {top[0]})" if points else "")
@@ -270,8 +273,7 @@ def _html(entries, sections, images, rel, summary, charts, sort) -> str:
     summary_html = ("<table class='summary'><thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header)
                     + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
                                                         for row in rows) + "</tbody></table>")
-    charts_html = "".join(f"<figure><img src='{esc(rel(p))}' alt='{esc(t)}'><figcaption>{esc(t)}</figcaption></figure>"
-                          for t, p in charts)
+    charts_html = "".join(f"<figure><img src='{esc(rel(p))}' alt='{esc(t)}'></figure>" for t, p in charts)
     ranked_by = f"ranked by the best {sort}" if sort else "in the given order"
     head = "".join(f"<th>{esc(e.name)}</th>" for e in entries)
     rows = []
@@ -298,7 +300,6 @@ td.missing {{ color: #999; text-align: center; }}
 table.summary th, table.summary td {{ width: auto; white-space: nowrap; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 8px; }}
 .charts figure {{ margin: 0; width: 480px; }} .charts img {{ width: 100%; }}
-.charts figcaption {{ font-size: 12px; color: #555; }}
 </style></head><body>
 <h1>Experiments compared</h1>
 <h2>Summary ({esc(ranked_by)}; final value, best with its epoch)</h2>
