@@ -77,14 +77,15 @@ def train_step_speed(config, steps: int, warmup: int) -> tuple[float, float]:
 
     from homogan import device, precision
     from homogan.data import pipeline
-    from homogan.train import build_gan, with_precision
+    from homogan.train import ada_decision, build_gan, with_precision
 
     tf = import_tensorflow()
     source = sources.open_source(config)
     data = sources.training_data(config, source)
     keras.utils.set_random_seed(config.experiment.seed)
     resolved = precision.resolve(config.training.precision, device.read_facts())  # "auto", as training resolves it
-    gan = build_gan(with_precision(config, resolved.precision), len(data.label_names))
+    ada = ada_decision(config, data.num_images)[0]  # and ADA, as training decides it for this data
+    gan = build_gan(with_precision(config, resolved.precision), len(data.label_names), ada=ada)
     batch = next(iter(pipeline.make_dataset(config, data, 0, 1)))
     fixed = tf.data.Dataset.from_tensors(batch).repeat()
     gan.fit(fixed, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)  # trace + first steps

@@ -157,7 +157,8 @@ def make(experiments_dir: Path = HERE) -> list[Path]:
                 made.append(experiments_dir / name)
             continue
         if parent is None:
-            base = load_config(None, changes)
+            # The studies predate ADA: their experiments run without it (the shipped configs say so too).
+            base = load_config(None, ["training.ada_target=null", *changes])
         else:
             base = load_config(experiments_dir / parent / "config.json", changes)
         with tempfile.TemporaryDirectory() as tmp:

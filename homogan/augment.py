@@ -127,3 +127,46 @@ def diff_augment(images, policy, seed):
     if not policy:
         return images
     return apply(images, draw_params(tf.shape(images)[0], images.shape[1], policy, seed))
+
+
+# --------------------------------------------------------------------------------------------------
+# Adaptive discriminator augmentation (Karras et al. 2020, "Training Generative Adversarial Networks with
+# Limited Data"): every op applied to each image with probability p, which the train step adapts.
+
+
+def ada_augment(images, p, seed, xflip: bool = True):
+    """ADA's pixel blitting — x-flip (where the data is mirror-symmetric), a rotation by a multiple of 90°,
+    an integer translation of up to 1/8 of the side — then DiffAugment's colour ops (brightness, saturation,
+    contrast), each applied to each image independently with probability ``p`` (a float32 scalar tensor;
+    ``p = 0`` is the identity). Differentiable with respect to ``images``; square images only (the
+    rotations). Parameters are drawn per image from ``seed``."""
+    b, size = tf.shape(images)[0], images.shape[1]
+    p = tf.cast(p, tf.float32)
+
+    def chosen():  # (B,) bool: which images get the next op
+        return keras.random.uniform((b,), seed=seed) < p
+
+    def where(mask, a, x):
+        return tf.where(mask[:, None, None, None], a, x)
+
+    x = images
+    if xflip:
+        x = where(chosen(), tf.reverse(x, axis=[2]), x)
+    turns = keras.random.randint((b,), 1, 4, dtype="int32", seed=seed) * tf.cast(chosen(), tf.int32)
+    for k in (1, 2, 3):
+        x = where(tf.equal(turns, k), tf.image.rot90(x, k), x)
+    shift, _ = _sizes(size)
+    moved = keras.random.randint((b, 2), -shift, shift + 1, dtype="int32", seed=seed)
+    x = translate(x, moved * tf.cast(chosen(), tf.int32)[:, None])
+    one = (b, 1, 1, 1)
+    x = where(chosen(), brightness(x, keras.random.uniform(one, -0.5, 0.5, seed=seed)), x)
+    x = where(chosen(), saturation(x, keras.random.uniform(one, 0.0, 2.0, seed=seed)), x)
+    x = where(chosen(), contrast(x, keras.random.uniform(one, 0.5, 1.5, seed=seed)), x)
+    return x
+
+
+def ada_step(p, rt, target: float, images_per_adjustment: float, speed_images: float):
+    """The new p after one adjustment: ``p + sign(r_t − target) · images / speed``, clipped to [0, 1] —
+    raised while D is overconfident on the real images (``r_t = E[sign(D(real))]`` above the target)."""
+    change = tf.sign(tf.cast(rt, tf.float32) - target) * (images_per_adjustment / speed_images)
+    return tf.clip_by_value(tf.cast(p, tf.float32) + change, 0.0, 1.0)

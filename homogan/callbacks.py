@@ -170,6 +170,33 @@ class Checkpoints(keras.callbacks.Callback):
             checkpoints.save(self.checkpoint, self.directory, done, self.keep, self.keep_every)
 
 
+class OverfitWarning(keras.callbacks.Callback):
+    """One warning line when D's accuracy stays ≥ 0.99 on real *and* on fake images for ``patience`` epochs in
+    a row: the textbook small-data failure (Karras et al. 2020) — D has memorised the training set, and G's
+    loss rises while its samples stop improving. Nothing in a run said so before."""
+
+    def __init__(self, echo=print, patience: int = 3, ada_active: bool = False):
+        super().__init__()
+        self.echo, self.patience, self.ada_active = echo, patience, ada_active
+        self.streak, self.warned = 0, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if "d_acc_real" not in logs or not epoch_completed(self.model):
+            return
+        sure = float(logs["d_acc_real"]) >= 0.99 and float(logs["d_acc_fake"]) >= 0.99
+        self.streak = self.streak + 1 if sure else 0
+        if self.streak >= self.patience and not self.warned:
+            self.warned = True
+            rt = f", r_t {float(logs['ada_rt']):.2f}" if "ada_rt" in logs else ""
+            helps = ("training.ada_target closer to 0.5 or a smaller training.ada_speed_images" if self.ada_active else
+                     "training.ada_target: 0.6 with training.ada_below_images above the number of images (ADA)")
+            self.echo(f"warning: the discriminator has overfit — its accuracy is ≥ 0.99 on real and on fake images "
+                      f"for {self.streak} epochs (epoch {epoch + 1}{rt}); it memorises the training set. What helps: "
+                      f"{helps}, training.augment (DiffAugment), model.discriminator.dropout, or more images",
+                      file=sys.stderr)
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stops training at the first step whose losses are NaN or infinite, and remembers which."""
 

@@ -6,7 +6,8 @@ arguments and stay stable, so old runs keep loading): ``generator``, ``discrimin
 ``last_g_loss``, ``epoch``, ``ema_generator`` (when EMA is on), ``*_weights`` (every weight of every
 network, trainable or not: Keras 3 layers held in a plain list are not checkpoint dependencies, so
 without these lists batch-norm statistics and the EMA generator were missing) and ``layer_rng`` (the
-seed states of G's noise and D's dropout layers, which ``Layer.weights`` leaves out). Readers restore
+seed states of G's noise and D's dropout layers, which ``Layer.weights`` leaves out) and ``ada`` (ADA's p and
+its interval's sums, when ADA is on). Readers restore
 what an older checkpoint has and say what it lacks (:func:`restore_training`, :func:`restore_generator`).
 
 **Writing.** ``tf.train.Checkpoint.write`` stores tensors by object path — no pickle — as
@@ -275,6 +276,8 @@ def training_parts(gan, epoch_var) -> dict:
     layer_rng = random_layer_states(g, d)
     if layer_rng:
         parts["layer_rng"] = layer_rng
+    if gan.ada_target is not None:  # ADA's p and its interval's sums: a resume continues the adaptation
+        parts["ada"] = [gan.ada_p, gan.ada_sign_sum, gan.ada_seen, gan.ada_updates]
     return parts
 
 
@@ -293,6 +296,9 @@ def restore_training(parts: dict, path: Path | str, echo=print) -> None:
     if "layer_rng" in parts and "layer_rng" not in saved:
         del readable["layer_rng"]
         echo(f"note: {path} predates saved noise/dropout states: those draws restart from the seed")
+    if "ada" in parts and "ada" not in saved:
+        del readable["ada"]
+        echo(f"note: {path} holds no ADA state (trained without ADA): p starts at 0")
     tf.train.Checkpoint(**readable).read(str(path)).assert_existing_objects_matched()
 
 

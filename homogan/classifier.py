@@ -37,6 +37,7 @@ from homogan.data.labels import MNIST_CLASSES
 from homogan.errors import DataError
 from homogan.runtime import import_tensorflow
 from homogan import pixels, precision
+from homogan.config import mirror_symmetric
 from homogan.data import folders, sources
 from homogan.data.cache import cache_dir, dataset_identity, seeded_config, short_hash
 from homogan.data.records import Source
@@ -76,7 +77,7 @@ def flips(config) -> bool:
     rule — faces (CelebA-like data) are mirror-symmetric, folders and digits are not assumed to be (a judge
     that counts a mirrored digit as correct, and whose features cannot tell mirror images apart, lies)."""
     chosen = config.evaluation.classifier_flip
-    return _celeba_like(config) if chosen is None else chosen
+    return mirror_symmetric(config) if chosen is None else chosen
 
 
 def spec_for(config) -> dict | None:

@@ -195,6 +195,16 @@ class TrainingConfig:
                                           "steps; 0 = constant.", min=0)
     augment: list[str] = _f([], "DiffAugment policy (Zhao et al. 2020), any of \"color\", \"translation\", "
                             "\"cutout\", applied to real and fake images whenever D sees them; [] = off.")
+    ada_target: Optional[float] = _f(0.6, "Adaptive discriminator augmentation (Karras et al. 2020): the r_t = "
+                                     "E[sign(D(real))] it steers to (the paper's 0.6); null = off. Used when the training "
+                                     "selection has fewer than ada_below_images images.", min=0, max=1)
+    ada_below_images: int = _f(10000, "ADA is on when the training selection has fewer images than this (small data, "
+                               "where D memorises the training set); 0 = whenever ada_target is set.", min=0)
+    ada_speed_images: int = _f(100000, "Images D sees for ADA's p to go from 0 to 1 (the paper's 500k, scaled to runs "
+                               "of a few hundred thousand images).", min=1)
+    ada_interval: int = _f(4, "D updates between two adjustments of ADA's p.", min=1)
+    ada_xflip: Optional[bool] = _f(None, "Whether ADA mirrors images; null = on for faces (CelebA layouts, synthetic), "
+                                   "off for folders and digits.")
     acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
                              "\"acgan\" (D: on real images; G: on fakes).", min=0)
     precision: str = _f("auto", "Compute precision. auto: the fastest for the device, chosen when training starts "
@@ -239,6 +249,10 @@ class EvaluationConfig:
                           "training labels).", min=10)
     num_real: int = _f(5000, "Real training images in the cached reference set for FID, KID and "
                        "precision/recall (fewer if the selection is smaller).", min=10)
+    reference: str = _f("selection", "Real images of the FID/KID/precision/recall reference: \"selection\" = the "
+                        "training selection; \"unlimited\" = the same split, filters and balance without data.limit "
+                        "(the distribution a small subset was drawn from, where a generator that memorised its training "
+                        "images scores badly: how StyleGAN2-ADA scores its subsets).", choices=("selection", "unlimited"))
     per_combination: int = _f(100, "Generated images per label combination (or class) for attribute-control "
                               "accuracy (`evaluate --n` overrides).", min=1)
     best_metric: str = _f("fid", "Keep `checkpoints/best.*` (+ best.json) by this metric when every_epochs > 0; "
@@ -574,6 +588,13 @@ def _check_evaluation(c: Config, celeba_like: bool) -> None:
         raise ConfigError("evaluation.best_metric: \"attribute_accuracy\" needs a conditional run (data.attributes "
                           "or data.class_conditional); allowed without labels: \"fid\", \"kid\", \"precision\", "
                           "\"recall\"")
+
+
+def mirror_symmetric(c: Config) -> bool:
+    """Whether the data's images keep their meaning when mirrored: faces (CelebA layouts, the synthetic faces)
+    do; folders and digits are not assumed to (a mirrored digit or letter is another image)."""
+    d = c.data
+    return d.source in ("synthetic", "celeba") or (d.source == "tfds" and d.tfds_name == "celeb_a")
 
 
 def doubts(c: Config) -> list[str]:

@@ -58,7 +58,16 @@ class Reference:
     extractor: str
 
 
+def reference_data(config: Config) -> Config:
+    """``config`` with the data the real reference is drawn from: the training selection, or without
+    ``data.limit`` (``evaluation.reference: "unlimited"``)."""
+    if config.evaluation.reference == "unlimited":
+        return replace(config, data=replace(config.data, limit=None))
+    return config
+
+
 def reference_key(config: Config, extractor_name: str) -> str:
+    config = reference_data(config)
     d = config.data
     spec = {"dataset": cache.dataset_identity(config), "selection": cache.selection(config),
             "num_real": config.evaluation.num_real, "extractor": extractor_name, "version": REFERENCE_VERSION}
@@ -66,7 +75,9 @@ def reference_key(config: Config, extractor_name: str) -> str:
 
 
 def reference(config: Config, extractor: features.FeatureExtractor, echo=print) -> Reference:
-    """The cached real-set statistics for ``config``'s training selection, computed on first use."""
+    """The cached real-set statistics for ``config``'s training selection (or the unlimited one,
+    :func:`reference_data`), computed on first use."""
+    config = reference_data(config)
     path = cache.cache_dir(config) / "reference" / f"{reference_key(config, extractor.name)}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
@@ -187,7 +198,8 @@ class Evaluator:
                "kid": {"subsets": metrics.KID_SUBSETS, "subset_size": min(metrics.KID_SUBSET_SIZE, num_samples,
                                                                           len(ref.features))},
                "pr_k": metrics.PR_K, "seed": seed,
-               "reference": {"dataset": cache.dataset_identity(self.config), "selection": cache.selection(self.config),
+               "reference": {"dataset": cache.dataset_identity(self.config),
+                             "selection": cache.selection(reference_data(self.config)),
                              "file": ref.path.name},
                "attribute_control": None}
         if self.label_names and self.classifier is not None:

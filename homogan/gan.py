@@ -43,9 +43,11 @@ from homogan.seeds import ReplicaSeedGenerator
 UPDATE_MODES = ("alternating", "simultaneous")
 
 
-def rules_from_config(training) -> dict:
+def rules_from_config(training, mirror_symmetric: bool = True, ada: bool = False) -> dict:
     """``GAN.compile`` keyword arguments for a :class:`homogan.config.TrainingConfig` (the update
-    rules; optimizers and ``jit_compile`` are the caller's). One mapping, used by ``train`` and tests."""
+    rules; optimizers and ``jit_compile`` are the caller's). One mapping, used by ``train`` and tests.
+    Whether ADA runs for the data at hand is the caller's decision (``ada``; training's is
+    :func:`homogan.train.ada_decision`); ``mirror_symmetric`` is the data's (ADA's x-flip default)."""
     t = training
     return dict(loss=t.loss, g_steps=t.g_steps, d_steps=t.d_steps, real_label_range=t.real_label_range,
                 fake_label_range=t.fake_label_range, label_flip=t.label_flip, d_skip_threshold=t.d_skip_threshold,
@@ -53,7 +55,9 @@ def rules_from_config(training) -> dict:
                 ema_decay=t.ema_decay, ema_start_step=t.ema_start_step, ema_batch_norm=t.ema_batch_norm,
                 instance_noise_stddev=t.instance_noise_stddev,
                 instance_noise_anneal_steps=t.instance_noise_anneal_steps, augment=t.augment,
-                acgan_weight=t.acgan_weight, global_batch_size=t.batch_size, update_mode=t.update_mode)
+                acgan_weight=t.acgan_weight, global_batch_size=t.batch_size, update_mode=t.update_mode,
+                ada_target=t.ada_target if ada else None, ada_speed_images=t.ada_speed_images, ada_interval=t.ada_interval,
+                ada_xflip=mirror_symmetric if t.ada_xflip is None else t.ada_xflip)
 
 
 class GAN(keras.Model):
@@ -82,6 +86,15 @@ class GAN(keras.Model):
         self.num_labels = generator.num_labels
         self.seed_generator = ReplicaSeedGenerator(seed, name="gan_seed")
         self.last_g_loss = tf.Variable(0.0, trainable=False, name="last_g_loss")
+        # ADA's state (used when compiled with ada_target): p, and the sums over the current interval of
+        # sign(D(real)) and of the images they came from. ONLY_FIRST_REPLICA: every replica assigns the
+        # same all-reduced value, so p is identical across replicas.
+        ada = dict(trainable=False, synchronization=tf.VariableSynchronization.ON_WRITE,
+                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self.ada_p = tf.Variable(0.0, name="ada_p", **ada)
+        self.ada_sign_sum = tf.Variable(0.0, name="ada_sign_sum", **ada)
+        self.ada_seen = tf.Variable(0.0, name="ada_seen", **ada)
+        self.ada_updates = tf.Variable(0, dtype=tf.int64, name="ada_updates", **ada)
         names = ["g_loss", "d_loss", "d_loss_real", "d_loss_fake", "d_acc_real", "d_acc_fake", "d_updates"]
         self.trackers = {n: keras.metrics.Mean(name=n) for n in names}
 
@@ -92,6 +105,8 @@ class GAN(keras.Model):
                 ema_decay: float | None = None, ema_start_step: int = 0, ema_batch_norm: str = "standing",
                 instance_noise_stddev: float = 0.0,
                 instance_noise_anneal_steps: int = 0, augment=(), acgan_weight: float = 1.0,
+                ada_target: float | None = None, ada_speed_images: int = 100_000, ada_interval: int = 4,
+                ada_xflip: bool = True,
                 global_batch_size: int | None = None, update_mode: str = "alternating", **kwargs):
         """Args: the optimizers, then the update rules (see ``homogan.config.TrainingConfig``).
 
@@ -126,6 +141,11 @@ class GAN(keras.Model):
         self.instance_noise_stddev = instance_noise_stddev
         self.instance_noise_anneal_steps = instance_noise_anneal_steps
         self.augment_policy = diffaugment.check_policy(augment)
+        if ada_target is not None and self.adversarial.decision_threshold is None:
+            raise ValueError(f"`ada_target` needs a loss whose D output has a sign that means real or fake; "
+                             f"Received: `loss={loss!r}`")
+        self.ada_target, self.ada_speed_images, self.ada_interval = ada_target, ada_speed_images, ada_interval
+        self.ada_xflip = ada_xflip
         self.acgan = getattr(self.discriminator, "conditioning", "concat") == "acgan"
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
@@ -143,6 +163,12 @@ class GAN(keras.Model):
             # No accuracy without a threshold (see homogan.losses): the critic's score gap instead.
             del self.trackers["d_acc_real"], self.trackers["d_acc_fake"]
             self.trackers["critic_gap"] = keras.metrics.Mean(name="critic_gap")
+        else:
+            # ADA's overfitting heuristic r_t = E[sign(D(real))], logged with or without ADA: near 1, D is sure
+            # of every real image — it has memorised the training set.
+            self.trackers["ada_rt"] = keras.metrics.Mean(name="ada_rt")
+        if self.ada_target is not None:
+            self.trackers["ada_p"] = keras.metrics.Mean(name="ada_p")
 
     def set_global_batch_size(self, global_batch_size: int) -> None:
         """A new batch size (a schedule phase) changes the step's shapes and the per-example loss scale
@@ -220,6 +246,8 @@ class GAN(keras.Model):
         """What D sees of ``images`` during training: DiffAugment, then instance noise (each drawn
         afresh per call from the seed generator); the identity when both are off."""
         x = images
+        if self.ada_target is not None:
+            x = diffaugment.ada_augment(x, self.ada_p, self.seed_generator, xflip=self.ada_xflip)
         if self.augment_policy:
             x = diffaugment.diff_augment(x, self.augment_policy, self.seed_generator)
         if self.instance_noise_stddev > 0:
@@ -279,9 +307,33 @@ class GAN(keras.Model):
         else:
             stats.update(d_acc_real=tf.reduce_mean(tf.cast(real_logits > threshold, tf.float32)),
                          d_acc_fake=tf.reduce_mean(tf.cast(fake_logits <= threshold, tf.float32)))
+            stats.update(self._ada_observe(real_logits - threshold))
         if self.instance_noise_stddev > 0:
             stats["instance_noise"] = self.instance_noise_stddev_now()
         return self._mean(per_example), stats
+
+    def _ada_observe(self, real_margin) -> dict:
+        """r_t = E[sign(D(real))] over this D update's global batch (all-reduced over replicas); with ADA, the
+        interval's sums grow and, every ``ada_interval`` D updates, p moves by ``sign(r_t − target) · images /
+        ada_speed_images`` (:func:`homogan.augment.ada_step`). Returns the statistics to track."""
+        signs = tf.reduce_sum(tf.sign(tf.cast(real_margin, tf.float32)))
+        count = tf.cast(tf.shape(real_margin)[0], tf.float32)
+        context = tf.distribute.get_replica_context()
+        if context is not None:
+            signs, count = context.all_reduce("SUM", [signs, count])
+        stats = {"ada_rt": signs / count}
+        if self.ada_target is None:
+            return stats
+        total, seen = self.ada_sign_sum.assign_add(signs), self.ada_seen.assign_add(count)
+        due = tf.equal(self.ada_updates.assign_add(1) % self.ada_interval, 0)
+        # Unconditional assigns of tf.where values, not a tf.cond: assigning a mirrored variable is a
+        # synchronisation point, which tf.distribute does not allow inside control flow.
+        stepped = diffaugment.ada_step(self.ada_p, total / seen, self.ada_target, seen, float(self.ada_speed_images))
+        self.ada_p.assign(tf.where(due, stepped, self.ada_p))
+        self.ada_sign_sum.assign(tf.where(due, 0.0, total))
+        self.ada_seen.assign(tf.where(due, 0.0, seen))
+        stats["ada_p"] = tf.convert_to_tensor(self.ada_p)
+        return stats
 
     def _update_discriminator(self, grads):
         """Apply D's gradients (unless HomoGAN's skip rule holds D back); 1.0 if applied, else 0.0."""

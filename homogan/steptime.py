@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from homogan.config import Config
-from homogan.train import build_gan
+from homogan.train import ada_decision, build_gan
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,32 @@ def _with(config: Config, precision: str, mode: str) -> Config:
 
 
 def config_step(config: Config, num_labels: int):
-    """The compiled train step of ``config`` (precision resolved) as a function of (real, labels)."""
+    """The compiled train step of ``config`` (precision resolved; ADA on or off as training decides for the
+    configured data) as a function of (real, labels)."""
     import tensorflow as tf
 
-    gan = build_gan(config, num_labels)
+    gan = build_gan(config, num_labels, ada=ada_for(config))
     fn = tf.function(gan.train_step, jit_compile=config.training.jit_compile)
     return lambda real, labels: fn((real, labels))["g_loss"]
+
+
+def ada_for(config: Config) -> bool:
+    """Whether training would run ADA for the configured data (its selection's size decides). Synthetic faces
+    not drawn yet are not drawn for this: their selection is at most the split's share of
+    ``data.synthetic_images`` (or ``data.limit``). Off when the data cannot be opened here."""
+    from homogan.data import sources, synthetic
+    from homogan.errors import DataError
+
+    d = config.data
+    if d.source == "synthetic" and not synthetic.dataset_dir(d.root, d.synthetic_images, sources.SYNTHETIC_SEED).exists():
+        share = {"train": 0.8, "valid": 0.1, "test": 0.1, "all": 1.0}[d.split]
+        count = round(share * d.synthetic_images)
+        return ada_decision(config, min(count, d.limit) if d.limit else count)[0]
+    try:
+        count = sources.open_source(config).count
+    except DataError:
+        return False
+    return ada_decision(config, count)[0]
 
 
 def time_steps(items, batch: Batch, warmup: int, steps: int, rounds: int, echo=print) -> list[Row]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from homogan import checkpoints, device, precision, provenance
-from homogan.config import Config, diff, doubts
+from homogan.config import Config, diff, doubts, mirror_symmetric
 from homogan.data import sources
 from homogan.errors import UserError, WriteError
 from homogan.experiment import LOCK_FILE, RunDir, new_run_dir, open_run_dir, write_config
@@ -164,8 +164,9 @@ def _train(config: Config, resume, force: bool, run_dir, echo, held: contextlib.
     resolved = precision.resolve(t.precision, facts)
     run = _open_run_folder(config, run, run_dir, is_chief(strategy), held, echo)
 
+    ada, ada_reason = ada_decision(config, data.num_images)
     with strategy.scope():
-        gan = build_gan(with_precision(config, resolved.precision), len(data.label_names))
+        gan = build_gan(with_precision(config, resolved.precision), len(data.label_names), ada=ada)
         epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         parts = checkpoints.training_parts(gan, epoch_var)
         checkpoint = tf.train.Checkpoint(**parts)
@@ -178,15 +179,16 @@ def _train(config: Config, resume, force: bool, run_dir, echo, held: contextlib.
         echo(f"{run.path}: already trained {initial_epoch} of {t.epochs} epochs; nothing to do")
         return TrainResult(run, initial_epoch, [])
 
-    cbs = _make_callbacks(config, data, run, checkpoint, epoch_var, initial_epoch, echo)
+    cbs = _make_callbacks(config, data, run, checkpoint, epoch_var, initial_epoch, echo, ada)
     _print_summary(echo, config, run, data, source, gan.generator, gan.discriminator, initial_epoch, resolved)
+    echo(f"augment      ADA {ada_reason}")
     earlier = run.sessions()
     if earlier and earlier[-1]["precision"] != resolved.precision:
         echo(f"note: this run trained in {earlier[-1]['precision']} before (on {earlier[-1]['device']['device_class']}); "
              f"it continues in {resolved.summary()}")
     run.record_session({"initial_epoch": initial_epoch, "precision": resolved.precision,
                         "precision_reason": resolved.reason, "device": facts.to_dict(),
-                        "code": provenance.code_version()})
+                        "code": provenance.code_version(), "ada": {"active": ada, "reason": ada_reason}})
     if resume_step:
         echo(f"resuming epoch {initial_epoch + 1} after step {resume_step} (interrupted there)")
     failed = None
@@ -288,7 +290,8 @@ class _Callbacks:
     all: list
 
 
-def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, initial_epoch: int, echo) -> _Callbacks:
+def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, initial_epoch: int, echo,
+                    ada: bool = False) -> _Callbacks:
     import keras
 
     from homogan import callbacks as cb
@@ -306,6 +309,7 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
                               config.experiment.seed),
         *_evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo),  # before HistoryCSV: see there
         history,
+        cb.OverfitWarning(echo, ada_active=ada),
         cb.HistoryPlots(run.history, run.path),
         cb.SampleGrid(run.samples, z, labels, rows, lg.sample_columns, captions, lg.samples_every_epochs, t.epochs,
                       run.tensorboard / "samples" if lg.tensorboard else None),
@@ -377,16 +381,35 @@ def _finish(run: RunDir, epochs: int, done: int, cbs: _Callbacks, echo) -> Train
     return TrainResult(run, done, cbs.history.rows, nonfinite.problem)
 
 
+def ada_decision(config: Config, num_images: int) -> tuple[bool, str]:
+    """Whether adaptive discriminator augmentation runs for this data, and why (the run summary's line and
+    ``run.json``): on when ``training.ada_target`` is set, the loss gives D's output a sign (not a Wasserstein
+    critic) and the selection is small (fewer than ``training.ada_below_images``; 0 = always)."""
+    from homogan import losses  # TensorFlow: not with the module (bad-input errors answer before it loads)
+
+    t = config.training
+    if t.ada_target is None:
+        return False, "off (training.ada_target is null)"
+    if losses.get(t.loss).decision_threshold is None:
+        return False, "off: a Wasserstein critic's sign means nothing, so r_t cannot steer it"
+    if t.ada_below_images and num_images >= t.ada_below_images:
+        return False, f"off: {num_images:,} images, ADA is for fewer than training.ada_below_images {t.ada_below_images:,}"
+    return True, (f"on: r_t steered to {t.ada_target:g}, p 0 → 1 over {t.ada_speed_images:,} images, every "
+                  f"{t.ada_interval} D updates" + (f" ({num_images:,} images < {t.ada_below_images:,})"
+                                                    if t.ada_below_images else ""))
+
+
 def with_precision(config: Config, resolved: str) -> Config:
     """``config`` with ``training.precision`` replaced by the resolved value (what the networks are built in)."""
     return replace(config, training=replace(config.training, precision=resolved))
 
 
-def build_gan(config: Config, num_labels: int):
+def build_gan(config: Config, num_labels: int, ada: bool = False):
     """The compiled GAN exactly as training runs it — G, D, the EMA copy, both optimizers (built) and the
     update rules of ``config`` — in ``training.precision`` (the global policy is set only while the
     networks are built, then restored) and under the current distribution scope. ``precision`` must be
-    resolved (:func:`with_precision`); ``"auto"`` is refused."""
+    resolved (:func:`with_precision`); ``"auto"`` is refused. ``ada``: whether ADA runs
+    (:func:`ada_decision` for the data)."""
     import keras
 
     from homogan.gan import GAN, rules_from_config
@@ -410,7 +433,7 @@ def build_gan(config: Config, num_labels: int):
     # Built before fit (inside the strategy scope): lazily created slots fail inside a distributed step.
     g_opt.build(generator.trainable_variables)
     d_opt.build(discriminator.trainable_variables)
-    gan.compile(g_opt, d_opt, **rules_from_config(t), jit_compile=t.jit_compile)
+    gan.compile(g_opt, d_opt, **rules_from_config(t, mirror_symmetric(config), ada=ada), jit_compile=t.jit_compile)
     return gan
 
 

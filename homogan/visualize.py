@@ -70,6 +70,8 @@ PLOTS = {
     # A Wasserstein critic has no decision threshold (a constant added to f changes no loss), so its runs
     # show the critic's mean score on real minus on fake instead of accuracies.
     "critic.png": ("Critic: mean score on real − on fake", [("critic_gap", "E f(real) − E f(fake)")]),
+    # ADA's overfitting measure (near 1: D is sure of every real image) and, with ADA, its augmentation p.
+    "ada.png": ("Overfitting: r_t and ADA's p", [("ada_rt", "r_t = E[sign D(real)]"), ("ada_p", "ADA's p")]),
 }
 
 
@@ -91,8 +93,8 @@ def plot_history(rows: list[dict], out_dir: Path) -> list[Path]:
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
-        if name == "accuracy.png":
-            ax.set_ylim(-0.02, 1.02)
+        if name in ("accuracy.png", "ada.png"):
+            ax.set_ylim(-0.02 if name == "accuracy.png" else -1.02, 1.02)
         fig.tight_layout()
         with atomic_path(out_dir / name) as tmp:
             fig.savefig(tmp, format="png")

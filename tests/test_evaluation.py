@@ -257,3 +257,21 @@ def test_a_folder_classifier_never_sees_a_mirrored_image(tmp_path):
                                "data.image_size=32", "data.crop=null", "evaluation.classifier_flip=true"])
     flipped = np.concatenate([x.numpy() for x, _ in classifier._dataset(faces, source, 16, True).take(2)])
     assert np.any(flipped[:, :, :16] < -0.9)  # with flips on, some do come mirrored: the test can fail
+
+
+def test_an_unlimited_reference_is_drawn_from_the_data_without_the_limit(trained):
+    """``evaluation.reference: "unlimited"`` scores a run on a ``data.limit`` subset against the data the subset
+    was drawn from: more real images than the limit, its own cache key, and the protocol says so."""
+    from homogan import evaluation
+
+    config, clf, _, base = trained
+    extractor = features.FeatureExtractor(f"classifier:{clf.key}", clf.embed_fn)
+    limited = load_config(None, base + eval_overrides(config.evaluation.cache_dir, "data.limit=40"))
+    unlimited = load_config(None, base + eval_overrides(config.evaluation.cache_dir, "data.limit=40",
+                                                        "evaluation.reference=unlimited"))
+    small, large = (evaluation.reference(c, extractor, **QUIET) for c in (limited, unlimited))
+    assert len(small.features) == 40 and len(large.features) == 192  # the tiny set's whole training split
+    assert small.path != large.path
+    assert evaluation.reference_key(unlimited, extractor.name) == evaluation.reference_key(
+        load_config(None, base + eval_overrides(config.evaluation.cache_dir)), extractor.name)
+    assert evaluation.reference_data(unlimited).data.limit is None and evaluation.reference_data(limited).data.limit == 40

@@ -205,6 +205,7 @@ def test_every_training_rule_reaches_compile():
     from homogan.config import TrainingConfig
 
     not_rules = {"epochs", "batch_size", "steps_per_epoch", "g_optimizer", "d_optimizer", "precision", "jit_compile",
-                 "distribute", "schedule"}  # schedule: applied per phase by train(), not compile
+                 "distribute", "schedule",  # schedule: applied per phase by train(), not compile
+                 "ada_below_images"}  # whether ADA runs for the data: train.ada_decision, then ada_target or None
     rules = rules_from_config(load_config(None).training)
     assert set(rules) - {"global_batch_size"} == {f.name for f in dataclasses.fields(TrainingConfig)} - not_rules

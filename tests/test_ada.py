@@ -1,0 +1,194 @@
+"""Adaptive discriminator augmentation (Karras et al. 2020): the augmentation, p's rule, its state across a
+resume, when it is on, and the overfitting warning."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from homogan import augment
+
+
+def seed():
+    import keras
+
+    return keras.random.SeedGenerator(3)
+
+
+def test_p_zero_is_the_identity_and_p_one_changes_every_image_differentiably():
+    x = tf.random.stateless_uniform((8, 16, 16, 3), (1, 2), -1, 1)
+    np.testing.assert_array_equal(augment.ada_augment(x, 0.0, seed()).numpy(), x.numpy())
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = augment.ada_augment(x, 1.0, seed())
+        loss = tf.reduce_sum(y * tf.random.stateless_normal(y.shape, (3, 4)))
+    assert all(not np.allclose(a, b) for a, b in zip(y.numpy(), x.numpy()))
+    grad = tape.gradient(loss, x)
+    assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
+
+
+def chirality(images):
+    """Handedness of an L of three pixels — the corner brightest, its two arms dimmer and dimmer — as the sign
+    of the cross product (corner → second brightest) × (corner → third): kept by rotations and shifts,
+    reversed by a mirror image."""
+    out = []
+    for y in np.asarray(images).mean(axis=-1):
+        corner, a, b = (np.array(divmod(int(i), y.shape[1])) for i in np.argsort(y.ravel())[::-1][:3])
+        (u, v), (w, z) = a - corner, b - corner
+        out.append(int(np.sign(u * z - v * w)))
+    return np.array(out)
+
+
+def test_without_xflip_no_image_comes_mirrored():
+    """An L of three pixels on a dark ground: turns and shifts keep its handedness, a mirror image reverses it."""
+    import keras
+
+    x = np.full((64, 16, 16, 3), -1.0, np.float32)
+    for (r, c), value in zip(((7, 7), (7, 8), (8, 7)), (1.0, 0.6, 0.3)):
+        x[:, r, c] = value
+    original = chirality(x)[0]
+    kept = chirality(augment.ada_augment(tf.constant(x), 1.0, keras.random.SeedGenerator(5), xflip=False))
+    flipped = chirality(augment.ada_augment(tf.constant(x), 1.0, keras.random.SeedGenerator(5), xflip=True))
+    assert np.all(kept == original)
+    assert np.all(flipped == -original)  # with p = 1 every image is mirrored (then turned and shifted)
+
+
+@pytest.mark.parametrize("rt, expected", [(0.9, 0.1 + 0.04), (0.3, 0.1 - 0.04), (0.6, 0.1)])
+def test_p_moves_by_the_sign_of_rt_minus_target(rt, expected):
+    assert float(augment.ada_step(0.1, rt, 0.6, images_per_adjustment=4000, speed_images=100_000)) == pytest.approx(expected)
+    assert float(augment.ada_step(0.99, 1.0, 0.6, 4000, 100_000)) == 1.0
+    assert float(augment.ada_step(0.01, 0.0, 0.6, 4000, 100_000)) == 0.0
+
+
+def test_an_overconfident_d_raises_p_every_interval(monkeypatch):
+    """With D sure of every real image (r_t = 1), p rises by batch · interval / speed every interval D updates."""
+    import keras
+
+    from homogan.gan import GAN
+    from homogan.models import Discriminator, Generator
+
+    g = Generator(16, 3, 8, 0, width=4, name="g")
+    d = Discriminator(16, 3, 0, width=4, name="d")
+    d(g(tf.zeros((2, 8)), tf.zeros((2, 0))), tf.zeros((2, 0)))
+    gan = GAN(g, d, seed=1)
+    g_opt, d_opt = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
+    g_opt.build(g.trainable_variables)
+    d_opt.build(d.trainable_variables)
+    gan.compile(g_opt, d_opt, global_batch_size=8, ada_target=0.6, ada_speed_images=800, ada_interval=2)
+    monkeypatch.setattr(gan, "_score", lambda images, labels: (d(images, labels, training=True) + 100.0, None))
+    step = tf.function(gan.train_step)
+    real = tf.random.stateless_uniform((8, 16, 16, 3), (1, 1), -1, 1)
+    seen = []
+    for _ in range(6):
+        logs = step((real, tf.zeros((8, 0))))
+        seen.append(float(gan.ada_p.numpy()))
+    assert seen == pytest.approx([0.0, 0.02, 0.02, 0.04, 0.04, 0.06])  # 8 · 2 / 800 every 2 updates
+    assert float(logs["ada_rt"]) == 1.0
+
+
+def test_ada_is_on_for_small_data_only_and_never_for_a_critic(tiny_config):
+    from homogan.train import ada_decision
+
+    assert ada_decision(tiny_config(), 192) == (True, ada_decision(tiny_config(), 192)[1])
+    assert "on: r_t steered to 0.6" in ada_decision(tiny_config(), 192)[1]
+    assert not ada_decision(tiny_config(), 16000)[0] and "16,000 images" in ada_decision(tiny_config(), 16000)[1]
+    assert ada_decision(tiny_config("training.ada_below_images=0"), 10**6)[0]
+    assert not ada_decision(tiny_config("training.ada_target=null"), 10)[0]
+    critic = tiny_config("training.loss=wasserstein", "training.gradient_penalty=10",
+                         "model.discriminator.normalization=layer")
+    assert not ada_decision(critic, 10)[0]
+
+
+def test_a_small_data_run_logs_p_and_rt_and_resumes_them_exactly(tiny_config):
+    import json
+
+    from homogan.train import train
+
+    quiet = dict(echo=lambda *a, **k: None)
+    rules = ("training.ada_speed_images=64", "training.ada_interval=1")  # p moves visibly in 4 steps
+    straight = train(tiny_config(*rules), **quiet)
+    first = train(tiny_config(*rules, "training.epochs=1"), **quiet)
+    resumed = train(tiny_config(*rules), resume=first.run.path, **quiet)
+    a, b = straight.history, json.loads(json.dumps(resumed.history))
+    assert "ada_p" in a[-1] and "ada_rt" in a[-1] and a[-1]["ada_p"] > 0
+    assert [round(r["ada_p"], 6) for r in a] == [round(r["ada_p"], 6) for r in b]
+    session = json.loads(first.run.record.read_text())["sessions"][0]
+    assert session["ada"]["active"] and "192 images < 10,000" in session["ada"]["reason"]
+    assert (straight.run.path / "ada.png").is_file()
+
+
+def test_an_overfit_discriminator_gets_one_warning_line_naming_what_helps():
+    from homogan.callbacks import OverfitWarning
+
+    said = []
+    callback = OverfitWarning(lambda *a, **k: said.append(a[0]), patience=3)
+    callback.set_model(type("M", (), {"stop_training": False})())
+    sure = {"d_acc_real": 0.995, "d_acc_fake": 1.0, "ada_rt": 0.98}
+    for epoch, logs in enumerate([sure, sure, {"d_acc_real": 0.9, "d_acc_fake": 1.0}, sure, sure, sure, sure]):
+        callback.on_epoch_end(epoch, logs)
+    assert len(said) == 1 and "epoch 6" in said[0] and "r_t 0.98" in said[0] and "training.ada_target" in said[0]
+
+
+ADA_MIRRORED_SCRIPT = '''
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+sys.path.insert(0, sys.argv[1])
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+import numpy as np
+from homogan.gan import GAN
+from homogan.models import Discriminator, Generator
+
+
+class SignOfBrightness(GAN):
+    """D's verdict on an image is the sign of its mean brightness (D's weights still in the graph, times 0)."""
+
+    def _score(self, images, labels):
+        out = self.discriminator(images, labels, training=True)
+        return out * 0.0 + 100.0 * tf.reduce_mean(images, axis=[1, 2, 3]), None
+
+
+# 6 bright images then 2 dark ones per global batch of 8: replica 0 gets 4 bright (its own r_t = 1), replica 1
+# 2 bright + 2 dark (r_t = 0); the global r_t is 0.5.
+x = np.concatenate([np.ones((6, 16, 16, 3)), -np.ones((2, 16, 16, 3))]).astype("float32")
+x = np.tile(x, (3, 1, 1, 1))
+out = {}
+for name, strategy in (("one", tf.distribute.get_strategy()),
+                       ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+    with strategy.scope():
+        g, d = Generator(16, 3, 8, 0, width=4), Discriminator(16, 3, 0, width=4, normalization="none")
+        d(g(tf.zeros((2, 8)), tf.zeros((2, 0))), tf.zeros((2, 0)))
+        gan = SignOfBrightness(g, d, seed=1)
+        g_opt, d_opt = keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-4)
+        g_opt.build(g.trainable_variables)
+        d_opt.build(d.trainable_variables)
+        gan.compile(g_opt, d_opt, global_batch_size=8, ada_target=0.6, ada_speed_images=80, ada_interval=1)
+        gan.ada_p.assign(0.5)
+    data = tf.data.Dataset.from_tensor_slices((x, np.zeros((24, 0), "float32"))).batch(8)
+    history = gan.fit(data, epochs=1, verbose=0, shuffle=False).history
+    out[name] = dict(p=[float(v.numpy()) for v in strategy.experimental_local_results(gan.ada_p)],
+                     rt=float(history["ada_rt"][-1]), replicas=strategy.num_replicas_in_sync)
+print("RESULT " + json.dumps(out))
+'''
+
+
+def test_p_is_identical_across_replicas_and_follows_the_global_rt(tmp_path):
+    """Under MirroredStrategy over 2 logical CPUs, r_t is the global batch's (all-reduced), so both replicas
+    move p the same way and hold the same value — the one device's. Here replica 0 alone would see r_t = 1
+    and raise p; the global r_t = 0.5 < 0.6 lowers it by 8/80 per D update: 0.5 → 0.2 after 3 steps."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "ada_mirrored.py"
+    script.write_text(ADA_MIRRORED_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(Path(__file__).resolve().parents[1])],
+                          capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][len("RESULT "):])
+    assert out["two"]["replicas"] == 2 and len(out["two"]["p"]) == 2
+    assert out["one"]["p"] == pytest.approx([0.2]) and out["two"]["p"] == pytest.approx([0.2, 0.2])
+    assert out["one"]["rt"] == pytest.approx(0.5) and out["two"]["rt"] == pytest.approx(0.5)
