@@ -1,12 +1,13 @@
 """Small data: does adaptive discriminator augmentation keep D from memorising a small training selection?
 
 Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders default,no_ada]
-                                        [--epochs 12] [--steps-per-epoch 1000] [--layout celeba|folder]
+                                        [--steps 12000] [--layout celeba|folder]
                                         [--dir runs/bench_small_data] [--set KEY=VALUE ...]
 
 For every ``data.limit`` and contender it trains the shipped ``config.json`` (plus any --set) on the first
-``limit`` images of the selection, at equal steps for all (``--epochs`` × ``--steps-per-epoch``, batch as
-configured), with the training-time evaluation off; then ``python -m homogan evaluate`` scores the final
+``limit`` images of the selection, at equal steps for all: ``--steps`` (default 12,000, the default run's
+16,000 images × 12 epochs / batch 16) rounded up to whole passes over the ``limit`` images, with sample grids
+and checkpoints at about 12 of those epochs and the training-time evaluation off; then ``python -m homogan evaluate`` scores the final
 generator against the reference of the data **without the limit** (``evaluation.reference=unlimited``: the
 distribution the small selection was drawn from, as StyleGAN2-ADA scores its subsets — a generator that
 reproduces its 1,000 training images scores badly there, as it should). Contenders:
@@ -19,8 +20,8 @@ reproduces its 1,000 training images scores badly there, as it should). Contende
 combination of ``data.attributes``) and trains ``data.source=folder`` with ``class_conditional`` on it —
 the layout of a user's own folder (no x-flip by default, one-hot classes, the folder classifier).
 
-Prints the device block, then one row per run: D's accuracy on real images after warm-up (epochs 3 on:
-max and last), r_t and p of the last epoch, FID / KID / precision / recall against the unlimited
+Prints the device block, then one row per run: D's accuracy on real images after warm-up (the max over
+the epochs after the first quarter of the steps, and the last), r_t and p of the last epoch, FID / KID / precision / recall against the unlimited
 reference, the worst attribute's control accuracy, and the wall time. Runs are kept in ``--dir``.
 """
 
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 CONTENDERS = {"default": [], "no_ada": ["training.ada_target=null"], "ada": ["training.ada_below_images=0"]}
-WARMUP_EPOCHS = 2
+WARMUP = 0.25  # of the steps: ADA's p needs this long to rise from 0 where D is overconfident
 
 
 def homogan(*argv: str) -> None:
@@ -83,7 +84,7 @@ def history(run: Path) -> list[dict]:
 
 def row(limit: int, name: str, run: Path, seconds: float) -> str:
     rows = history(run)
-    after = [r for r in rows if r["epoch"] > WARMUP_EPOCHS] or rows
+    after = [r for r in rows if r["epoch"] > WARMUP * len(rows)] or rows
     metrics = json.loads((run / "metrics.json").read_text())
     m = metrics.get("latest", metrics)
     worst = min((v for k, v in m.items() if k.startswith("attribute_accuracy_") and isinstance(v, (int, float))
@@ -102,8 +103,7 @@ def main(argv=None) -> None:
     parser.add_argument("--limits", type=int, nargs="+", default=[1000, 2000])
     parser.add_argument("--contenders", default="default,no_ada",
                         help=f"comma-separated, of {', '.join(CONTENDERS)} (default: default,no_ada)")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--steps-per-epoch", type=int, default=1000)
+    parser.add_argument("--steps", type=int, default=12000, help="training steps of every run (default 12000)")
     parser.add_argument("--layout", choices=("celeba", "folder"), default="celeba")
     parser.add_argument("--dir", type=Path, default=REPO / "runs" / "bench_small_data")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -119,15 +119,21 @@ def main(argv=None) -> None:
         print(line)
     args.dir = args.dir.resolve()
     layout = write_folder(args.overrides, args.dir / "folder") if args.layout == "folder" else []
-    print(f"\nshipped config.json + {' '.join(args.overrides + layout) or 'nothing'}; {args.epochs} epochs × "
-          f"{args.steps_per_epoch} steps; FID/KID/precision/recall against evaluation.reference=unlimited\n", flush=True)
+    from homogan.config import load_config
+
+    batch = load_config(REPO / "config.json", args.overrides).training.batch_size
+    print(f"\nshipped config.json + {' '.join(args.overrides + layout) or 'nothing'}; {args.steps} steps of {batch} "
+          f"each; FID/KID/precision/recall against evaluation.reference=unlimited\n", flush=True)
     table = ["| images | contender | D acc real, max after warm-up | D acc real, last | r_t, last | p, last | FID | "
              "KID ×1e3 | precision | recall | worst attribute | seconds |", "|" + "---|" * 12]
     for limit in args.limits:
         for name in contenders:
             label = f"{args.layout}-{limit}-{name}"
-            sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={args.epochs}",
-                    f"training.steps_per_epoch={args.steps_per_epoch}", "evaluation.every_epochs=0",
+            epochs = -(-args.steps // (limit // batch))
+            every = max(1, round(epochs / 12))
+            sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={epochs}",
+                    f"logging.samples_every_epochs={every}", f"logging.checkpoint_every_epochs={every}",
+                    "evaluation.every_epochs=0",
                     f"experiment.output_dir={args.dir}", f"experiment.name={label}", *CONTENDERS[name]]
             started = time.perf_counter()
             homogan("train", *[a for s in sets for a in ("--set", s)])

@@ -71,21 +71,33 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 class StandingStatistics(keras.callbacks.Callback):
-    """At every completed epoch's end, before its sample grid, evaluation and checkpoint, recompute the EMA
+    """At a completed epoch's end, before its sample grid, evaluation and checkpoint, recompute the EMA
     generator's batch-norm statistics from its own activations (``training.ema_batch_norm: "standing"``,
     :func:`homogan.models.inference.standing_statistics`; the README's "EMA and batch norm" says what it
-    gained). Keep it before those callbacks in the list."""
+    gained). Keep it before those callbacks in the list.
 
-    def __init__(self, label_pool, num_labels: int, one_hot: bool, seed: int):
+    Only at epochs where something reads them: a multiple of one of ``every`` (the cadences of the sample
+    grid, the checkpoint and the evaluation) or the last epoch. The statistics never feed back
+    into training and are drawn from a seed of the epoch, so skipping the other epochs changes nothing —
+    and saves a second per epoch where epochs are short (a small dataset: 62 steps per epoch at 1,000
+    images)."""
+
+    def __init__(self, label_pool, num_labels: int, one_hot: bool, seed: int, every=(1,), epochs: int | None = None):
         super().__init__()
         self.label_pool, self.num_labels, self.one_hot, self.seed = label_pool, num_labels, one_hot, seed
+        self.every, self.epochs = tuple(e for e in every if e > 0), epochs
+
+    def due(self, epoch: int) -> bool:
+        done = epoch + 1
+        return self.epochs is None or done >= self.epochs or any(done % e == 0 for e in self.every)
 
     def on_epoch_end(self, epoch, logs=None):
         ema = self.model.ema_generator
         if ema is None or self.model.ema_batch_norm != "standing" or not epoch_completed(self.model):
             return
-        inference.standing_statistics(ema, self.label_pool, self.num_labels, self.one_hot,
-                                      seed=self.seed * 1_000_003 + epoch + 1)
+        if self.due(epoch):
+            inference.standing_statistics(ema, self.label_pool, self.num_labels, self.one_hot,
+                                          seed=self.seed * 1_000_003 + epoch + 1)
 
 
 class HistoryCSV(keras.callbacks.Callback):
@@ -137,16 +149,31 @@ class HistoryCSV(keras.callbacks.Callback):
 
 
 class HistoryPlots(keras.callbacks.Callback):
-    """Redraws ``losses.png`` and ``accuracy.png`` (``critic.png`` for a Wasserstein critic) from ``history.csv``
-    after every epoch."""
+    """Redraws ``losses.png`` and ``accuracy.png`` (``critic.png`` for a Wasserstein critic, ``ada.png``) from
+    ``history.csv`` after an epoch — at most every ``min_seconds`` (a redraw costs a few tenths of a second,
+    which short epochs of a small dataset would pay every few seconds), and always after the last epoch."""
 
-    def __init__(self, history_path: Path, out_dir: Path):
+    def __init__(self, history_path: Path, out_dir: Path, min_seconds: float = 30.0, clock=time.monotonic):
         super().__init__()
         self.history_path, self.out_dir = Path(history_path), Path(out_dir)
+        self.min_seconds, self.clock = min_seconds, clock
+        self.drawn_at, self.stale = None, False
+
+    def _draw(self) -> None:
+        visualize.plot_history(visualize.read_history(self.history_path), self.out_dir)
+        self.drawn_at, self.stale = self.clock(), False
 
     def on_epoch_end(self, epoch, logs=None):
-        if epoch_completed(self.model):
-            visualize.plot_history(visualize.read_history(self.history_path), self.out_dir)
+        if not epoch_completed(self.model):
+            return
+        self.stale = True
+        last = epoch + 1 >= self.params.get("epochs", 0)
+        if last or self.drawn_at is None or self.clock() - self.drawn_at >= self.min_seconds:
+            self._draw()
+
+    def on_train_end(self, logs=None):
+        if self.stale:  # stopped early (a signal, non-finite losses): the plots show every epoch written
+            self._draw()
 
 
 class Checkpoints(keras.callbacks.Callback):

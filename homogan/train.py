@@ -306,7 +306,8 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
         nonfinite,
         # Before the grid, the evaluation and the checkpoint: they all see the EMA generator's standing statistics.
         cb.StandingStatistics(data.source.labels, len(data.label_names), config.data.class_conditional,
-                              config.experiment.seed),
+                              config.experiment.seed, every=(lg.samples_every_epochs, lg.checkpoint_every_epochs,
+                                                             config.evaluation.every_epochs), epochs=t.epochs),
         *_evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo),  # before HistoryCSV: see there
         history,
         cb.OverfitWarning(echo, ada_active=ada),

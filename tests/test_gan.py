@@ -433,3 +433,18 @@ def test_the_standing_statistics_callback_acts_only_in_standing_mode(mode, chang
     callback.on_epoch_end(0)
     after = [v.numpy() for v in GAN._ema_statistics(gan.ema_generator)]
     assert any(not np.allclose(a, b) for a, b in zip(before, after)) == changes
+
+
+def test_standing_statistics_are_recomputed_only_where_something_reads_them(monkeypatch):
+    """Grids every 4 epochs, checkpoints every 6, 14 epochs: the statistics at epochs 4, 6, 8, 12 and the last
+    (14), each from the seed of its epoch, as before."""
+    from homogan import callbacks as cb
+
+    gan = make_gan(ema=True, ema_decay=0.9, ema_batch_norm="standing")
+    seeds = []
+    monkeypatch.setattr(cb.inference, "standing_statistics", lambda *a, seed: seeds.append(seed))
+    callback = cb.StandingStatistics(None, 2, False, seed=1, every=(4, 6, 0), epochs=14)
+    callback.set_model(gan)
+    for epoch in range(14):
+        callback.on_epoch_end(epoch)
+    assert seeds == [1_000_003 + e for e in (4, 6, 8, 12, 14)]

@@ -58,3 +58,24 @@ def test_two_thousand_steps_do_not_grow_memory_figures_or_file_handles(tiny_conf
     assert worst <= start * 1.05, f"RSS grew {worst / start - 1:.1%} after epoch {half} ({report})"
     assert max(s[2] for s in samples[half:]) <= samples[half - 1][2] + 2, f"open files grew ({report})"
     assert all(s[3] == 0 for s in samples), "matplotlib figures left alive"
+
+
+def test_plots_are_redrawn_at_most_every_half_minute_and_after_the_last_epoch(tmp_path, monkeypatch):
+    """Short epochs (a small dataset) must not pay a redraw each; the last epoch and an early stop always draw."""
+    drawn, now = [], [0.0]
+    monkeypatch.setattr(cb.visualize, "plot_history", lambda rows, out: drawn.append(now[0]))
+    monkeypatch.setattr(cb.visualize, "read_history", lambda path: [])
+    plots = cb.HistoryPlots(tmp_path / "history.csv", tmp_path, min_seconds=30, clock=lambda: now[0])
+    plots.set_model(type("M", (), {"stop_training": False})())
+    plots.set_params({"epochs": 10})
+    for epoch in range(10):
+        now[0] = 10.0 * epoch
+        plots.on_epoch_end(epoch)
+    assert drawn == [0.0, 30.0, 60.0, 90.0]  # the first, every 30 s, and the last (epoch 10 at t = 90)
+    plots.on_train_end()
+    assert len(drawn) == 4  # nothing new to draw
+    plots.set_params({"epochs": 20})
+    now[0] = 100.0
+    plots.on_epoch_end(10)
+    plots.on_train_end()  # stopped before epoch 20: the epoch written since is drawn
+    assert drawn[-1] == 100.0 and len(drawn) == 5
