@@ -137,31 +137,39 @@ def diff_augment(images, policy, seed):
 def ada_augment(images, p, seed, xflip: bool = True):
     """ADA's pixel blitting — x-flip (where the data is mirror-symmetric), a rotation by a multiple of 90°,
     an integer translation of up to 1/8 of the side — then DiffAugment's colour ops (brightness, saturation,
-    contrast), each applied to each image independently with probability ``p`` (a float32 scalar tensor;
+    contrast), each op chosen for each image independently with probability ``p`` (a float32 scalar tensor;
     ``p = 0`` is the identity). Differentiable with respect to ``images``; square images only (the
-    rotations). Parameters are drawn per image from ``seed``."""
+    rotations). Parameters are drawn per image from ``seed``.
+
+    Non-leaking for every ``p < 1``, as in StyleGAN2-ADA's ``augment.py``: a chosen op draws its parameter from
+    a distribution that contains the identity — the flip happens with probability 1/2, the rotation is one of
+    0°, 90°, 180°, 270°, the shift is in [−s, s] — so the original image stays the most likely outcome
+    (P(upright) = 1 − 3p/4 > P(each turn) = p/4). Always flipping or always turning a chosen image would make
+    the transformed image the likelier one once p > 1/2 (flips) or p > 3/4 (turns), and G would learn to draw
+    it (Karras et al. 2020, §2.2)."""
     b, size = tf.shape(images)[0], images.shape[1]
     p = tf.cast(p, tf.float32)
 
-    def chosen():  # (B,) bool: which images get the next op
-        return keras.random.uniform((b,), seed=seed) < p
+    def chosen():  # (B,) int32 0/1: which images get the next op
+        return tf.cast(keras.random.uniform((b,), seed=seed) < p, tf.int32)
 
     def where(mask, a, x):
         return tf.where(mask[:, None, None, None], a, x)
 
     x = images
     if xflip:
-        x = where(chosen(), tf.reverse(x, axis=[2]), x)
-    turns = keras.random.randint((b,), 1, 4, dtype="int32", seed=seed) * tf.cast(chosen(), tf.int32)
+        flips = keras.random.randint((b,), 0, 2, dtype="int32", seed=seed) * chosen()
+        x = where(tf.equal(flips, 1), tf.reverse(x, axis=[2]), x)
+    turns = keras.random.randint((b,), 0, 4, dtype="int32", seed=seed) * chosen()
     for k in (1, 2, 3):
         x = where(tf.equal(turns, k), tf.image.rot90(x, k), x)
     shift, _ = _sizes(size)
     moved = keras.random.randint((b, 2), -shift, shift + 1, dtype="int32", seed=seed)
-    x = translate(x, moved * tf.cast(chosen(), tf.int32)[:, None])
+    x = translate(x, moved * chosen()[:, None])
     one = (b, 1, 1, 1)
-    x = where(chosen(), brightness(x, keras.random.uniform(one, -0.5, 0.5, seed=seed)), x)
-    x = where(chosen(), saturation(x, keras.random.uniform(one, 0.0, 2.0, seed=seed)), x)
-    x = where(chosen(), contrast(x, keras.random.uniform(one, 0.5, 1.5, seed=seed)), x)
+    x = where(chosen() > 0, brightness(x, keras.random.uniform(one, -0.5, 0.5, seed=seed)), x)
+    x = where(chosen() > 0, saturation(x, keras.random.uniform(one, 0.0, 2.0, seed=seed)), x)
+    x = where(chosen() > 0, contrast(x, keras.random.uniform(one, 0.5, 1.5, seed=seed)), x)
     return x
 
 

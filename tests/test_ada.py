@@ -38,18 +38,57 @@ def chirality(images):
     return np.array(out)
 
 
-def test_without_xflip_no_image_comes_mirrored():
-    """An L of three pixels on a dark ground: turns and shifts keep its handedness, a mirror image reverses it."""
-    import keras
-
-    x = np.full((64, 16, 16, 3), -1.0, np.float32)
+def l_shapes(n: int) -> np.ndarray:
+    """An L of three pixels on a dark ground — the corner brightest, its arms dimmer and dimmer: every
+    transformation leaves a different trace (turns move the arms, a mirror image reverses the handedness)."""
+    x = np.full((n, 16, 16, 3), -1.0, np.float32)
     for (r, c), value in zip(((7, 7), (7, 8), (8, 7)), (1.0, 0.6, 0.3)):
         x[:, r, c] = value
+    return x
+
+
+def arm_direction(images) -> list[tuple[int, int]]:
+    """From the brightest pixel to the second brightest: (0, 1) upright; turns by 90° give the other three."""
+    out = []
+    for y in np.asarray(images).mean(axis=-1):
+        corner, a = (np.array(divmod(int(i), y.shape[1])) for i in np.argsort(y.ravel())[::-1][:2])
+        out.append(tuple(int(v) for v in a - corner))
+    return out
+
+
+def test_without_xflip_no_image_comes_mirrored():
+    """Turns and shifts keep the L's handedness, a mirror image reverses it; with x-flip a chosen image is
+    mirrored with probability 1/2 (StyleGAN2-ADA's rule), so at p = 1 about half are."""
+    import keras
+
+    x = l_shapes(1024)
     original = chirality(x)[0]
     kept = chirality(augment.ada_augment(tf.constant(x), 1.0, keras.random.SeedGenerator(5), xflip=False))
     flipped = chirality(augment.ada_augment(tf.constant(x), 1.0, keras.random.SeedGenerator(5), xflip=True))
     assert np.all(kept == original)
-    assert np.all(flipped == -original)  # with p = 1 every image is mirrored (then turned and shifted)
+    assert np.mean(flipped == -original) == pytest.approx(0.5, abs=0.06)
+
+
+@pytest.mark.parametrize("p", [0.9, 1.0])
+def test_augmentation_does_not_leak_the_original_stays_the_likeliest(p):
+    """Karras et al. 2020, §2.2: an augmentation applied with probability p is non-leaking if, once chosen, it
+    draws from a set that holds the identity — a turn of 0°, 90°, 180° or 270° — so upright images stay the
+    likeliest for every p < 1 (P = 1 − 3p/4 against p/4 per turn; at p = 1 all four are equal). Always turning a
+    chosen image (one of 90°, 180°, 270°) would leave P(upright) = 1 − p: the rotated images would be the
+    likelier ones above p = 3/4, and G would learn to draw them (fails on that rule)."""
+    import collections
+
+    import keras
+
+    directions = collections.Counter(arm_direction(
+        augment.ada_augment(tf.constant(l_shapes(4096)), p, keras.random.SeedGenerator(7), xflip=False)))
+    assert set(directions) == {(0, 1), (1, 0), (0, -1), (-1, 0)}
+    upright = directions[(0, 1)] / 4096
+    turned = [directions[d] / 4096 for d in ((1, 0), (0, -1), (-1, 0))]
+    assert upright == pytest.approx(1 - 3 * p / 4, abs=0.03)
+    assert all(t == pytest.approx(p / 4, abs=0.03) for t in turned)
+    if p < 1:
+        assert upright > max(turned)
 
 
 @pytest.mark.parametrize("rt, expected", [(0.9, 0.1 + 0.04), (0.3, 0.1 - 0.04), (0.6, 0.1)])
@@ -114,6 +153,9 @@ def test_a_small_data_run_logs_p_and_rt_and_resumes_them_exactly(tiny_config):
     session = json.loads(first.run.record.read_text())["sessions"][0]
     assert session["ada"]["active"] and "192 images < 10,000" in session["ada"]["reason"]
     assert (straight.run.path / "ada.png").is_file()
+    tags = {v.tag for f in (straight.run.tensorboard / "train").glob("events.out.tfevents.*")
+            for e in tf.compat.v1.train.summary_iterator(str(f)) for v in e.summary.value}
+    assert {"epoch_ada_p", "epoch_ada_rt"} <= tags, sorted(tags)
 
 
 def test_an_overfit_discriminator_gets_one_warning_line_naming_what_helps():
