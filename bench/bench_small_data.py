@@ -1,6 +1,6 @@
 """Small data: does adaptive discriminator augmentation keep D from memorising a small training selection?
 
-Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders default,no_ada]
+Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders no_ada,ada]
                                         [--steps 12000] [--layout celeba|folder]
                                         [--dir runs/bench_small_data] [--set KEY=VALUE ...]
 
@@ -12,9 +12,9 @@ generator against the reference of the data **without the limit** (``evaluation.
 distribution the small selection was drawn from, as StyleGAN2-ADA scores its subsets — a generator that
 reproduces its 1,000 training images scores badly there, as it should). Contenders:
 
-- ``default``: the config as shipped (ADA on below ``training.ada_below_images``);
-- ``no_ada``: the same with ``training.ada_target=null`` (no augmentation at all);
-- ``ada``: ADA forced on at any size (``training.ada_below_images=0``).
+- ``default``: the config as shipped (ADA off since 2026-12-01: see the README's "Small data");
+- ``no_ada``: ``training.ada_target=null`` (no adaptive augmentation, whatever the default);
+- ``ada``: ADA at the paper's target, at any size (``training.ada_target=0.6``, ``training.ada_below_images=0``).
 
 ``--layout folder`` first writes the selection as a class-per-folder tree of PNGs (one folder per
 combination of ``data.attributes``) and trains ``data.source=folder`` with ``class_conditional`` on it —
@@ -38,7 +38,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CONTENDERS = {"default": [], "no_ada": ["training.ada_target=null"], "ada": ["training.ada_below_images=0"]}
+CONTENDERS = {"default": [], "no_ada": ["training.ada_target=null"],
+              "ada": ["training.ada_target=0.6", "training.ada_below_images=0"]}
 WARMUP = 0.25  # of the steps: ADA's p needs this long to rise from 0 where D is overconfident
 
 
@@ -101,8 +102,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--limits", type=int, nargs="+", default=[1000, 2000])
-    parser.add_argument("--contenders", default="default,no_ada",
-                        help=f"comma-separated, of {', '.join(CONTENDERS)} (default: default,no_ada)")
+    parser.add_argument("--contenders", default="no_ada,ada",
+                        help=f"comma-separated, of {', '.join(CONTENDERS)} (default: no_ada,ada)")
     parser.add_argument("--steps", type=int, default=12000, help="training steps of every run (default 12000)")
     parser.add_argument("--layout", choices=("celeba", "folder"), default="celeba")
     parser.add_argument("--dir", type=Path, default=REPO / "runs" / "bench_small_data")

@@ -124,15 +124,16 @@ def test_an_overconfident_d_raises_p_every_interval(monkeypatch):
     assert float(logs["ada_rt"]) == 1.0
 
 
-def test_ada_is_on_for_small_data_only_and_never_for_a_critic(tiny_config):
+def test_ada_is_off_by_default_on_when_asked_for_small_data_if_told_and_never_for_a_critic(tiny_config):
     from homogan.train import ada_decision
 
-    assert ada_decision(tiny_config(), 192) == (True, ada_decision(tiny_config(), 192)[1])
-    assert "on: r_t steered to 0.6" in ada_decision(tiny_config(), 192)[1]
-    assert not ada_decision(tiny_config(), 16000)[0] and "16,000 images" in ada_decision(tiny_config(), 16000)[1]
-    assert ada_decision(tiny_config("training.ada_below_images=0"), 10**6)[0]
-    assert not ada_decision(tiny_config("training.ada_target=null"), 10)[0]
-    critic = tiny_config("training.loss=wasserstein", "training.gradient_penalty=10",
+    assert ada_decision(tiny_config(), 192) == (False, "off (training.ada_target is null)")
+    on = tiny_config("training.ada_target=0.6")
+    assert ada_decision(on, 10**6)[0] and "on: r_t steered to 0.6" in ada_decision(on, 10**6)[1]
+    small = tiny_config("training.ada_target=0.6", "training.ada_below_images=10000")
+    assert ada_decision(small, 192)[0] and "192 images < 10,000" in ada_decision(small, 192)[1]
+    assert not ada_decision(small, 16000)[0] and "16,000 images" in ada_decision(small, 16000)[1]
+    critic = tiny_config("training.ada_target=0.6", "training.loss=wasserstein", "training.gradient_penalty=10",
                          "model.discriminator.normalization=layer")
     assert not ada_decision(critic, 10)[0]
 
@@ -143,7 +144,8 @@ def test_a_small_data_run_logs_p_and_rt_and_resumes_them_exactly(tiny_config):
     from homogan.train import train
 
     quiet = dict(echo=lambda *a, **k: None)
-    rules = ("training.ada_speed_images=64", "training.ada_interval=1")  # p moves visibly in 4 steps
+    rules = ("training.ada_target=0.6", "training.ada_below_images=10000",  # on, as for small data
+             "training.ada_speed_images=64", "training.ada_interval=1")  # p moves visibly in 4 steps
     straight = train(tiny_config(*rules), **quiet)
     first = train(tiny_config(*rules, "training.epochs=1"), **quiet)
     resumed = train(tiny_config(*rules), resume=first.run.path, **quiet)
