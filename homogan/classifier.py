@@ -37,7 +37,7 @@ from homogan.data.labels import MNIST_CLASSES
 from homogan.errors import DataError
 from homogan.runtime import import_tensorflow
 from homogan import pixels, precision
-from homogan.config import mirror_symmetric
+from homogan.config import is_celeba_like, mirror_symmetric
 from homogan.data import folders, sources
 from homogan.data.cache import cache_dir, dataset_identity, seeded_config, short_hash
 from homogan.data.records import Source
@@ -51,15 +51,10 @@ HELDOUT_LIMIT = 5000
 FEATURES = 128
 
 
-def _celeba_like(config) -> bool:
-    d = config.data
-    return d.source in ("synthetic", "celeba") or (d.source == "tfds" and d.tfds_name == "celeb_a")
-
-
 def label_space(config) -> tuple[list[str], bool] | None:
     """(names, one_hot) the classifier learns for ``config``'s data, or None when the data has no labels."""
     d, e = config.data, config.evaluation
-    if _celeba_like(config):
+    if is_celeba_like(config):
         return list(e.classifier_attributes) + [a for a in d.attributes if a not in e.classifier_attributes], False
     if d.source == "tfds":
         return list(MNIST_CLASSES), True

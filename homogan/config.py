@@ -490,7 +490,7 @@ def _check_semantics(c: Config) -> None:
     if not NAME_PATTERN.fullmatch(c.experiment.name):
         raise ConfigError(f"experiment.name: {json.dumps(c.experiment.name)} is not allowed: it becomes a folder name, "
                           f"so use letters, digits, '_' or '-', starting with a letter (e.g. \"default\")")
-    celeba_like = d.source in ("synthetic", "celeba") or (d.source == "tfds" and d.tfds_name == "celeb_a")
+    celeba_like = is_celeba_like(c)
     if celeba_like:
         _check_attribute_names(d.attributes, "data.attributes")
         _check_attribute_names(list(d.filters), "data.filters")
@@ -591,11 +591,17 @@ def _check_evaluation(c: Config, celeba_like: bool) -> None:
                           "\"recall\"")
 
 
+def is_celeba_like(c: Config) -> bool:
+    """Whether the data has CelebA's layout — faces with CelebA's attribute names: a CelebA copy, the synthetic
+    faces, or tfds ``celeb_a``."""
+    d = c.data
+    return d.source in ("synthetic", "celeba") or (d.source == "tfds" and d.tfds_name == "celeb_a")
+
+
 def mirror_symmetric(c: Config) -> bool:
     """Whether the data's images keep their meaning when mirrored: faces (CelebA layouts, the synthetic faces)
     do; folders and digits are not assumed to (a mirrored digit or letter is another image)."""
-    d = c.data
-    return d.source in ("synthetic", "celeba") or (d.source == "tfds" and d.tfds_name == "celeb_a")
+    return is_celeba_like(c)
 
 
 def doubts(c: Config) -> list[str]:
