@@ -43,8 +43,8 @@ from homogan.data.cache import cache_dir, dataset_identity, seeded_config, short
 from homogan.data.records import Source
 
 #: 2: always trained in float32 (version 1 was trained under a bf16 run's policy when the first
-#: in-training evaluation made it).
-CLASSIFIER_VERSION = 2
+#: in-training evaluation made it). 3: trained deterministically (the same weights in every process and clone).
+CLASSIFIER_VERSION = 3
 WEIGHTS = "classifier.weights.h5"
 INFO = "classifier.json"
 HELDOUT_LIMIT = 5000
@@ -213,12 +213,16 @@ def _dataset(config, source, batch_size: int, train: bool):
 
     ds = pipeline.decoded_images(config, source)
     if train:
-        # repeat(): fit runs a fixed number of steps per epoch. The decoder may drop a damaged image, so
-        # the dataset's length is unknown to Keras, which otherwise ends epoch 1 on "ran out of data".
-        ds = ds.shuffle(min(source.count, 10000), seed=0, reshuffle_each_iteration=True).repeat()
+        # Endless passes, each in an order set by its number alone, and flips drawn from each image's place
+        # in the stream: the same judge from every process and clone, whatever ran before it (a stateful
+        # flip in a parallel map and a shuffle seeded by the process's global seed gave different weights).
+        # Endless: fit runs a fixed number of steps per epoch, and the decoder may drop a damaged image.
+        once, buffer = ds, min(source.count, 10000)
+        ds = tf.data.Dataset.counter().flat_map(lambda e: pipeline.pinned_shuffle(once, buffer, e))
+        if flips(config):
+            ds = ds.enumerate().map(lambda i, xy: (tf.image.stateless_random_flip_left_right(
+                xy[0], tf.stack([tf.constant(1, tf.int64), i])), xy[1]), num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.map(lambda x, y: (pixels.to_unit_range(x), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if train and flips(config):
-        ds = ds.map(lambda x, y: (tf.image.random_flip_left_right(x, seed=1), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

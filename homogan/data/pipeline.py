@@ -37,6 +37,15 @@ def decoded_images(config: Config, source: Source) -> tf.data.Dataset:
     return images.cache() if config.data.cache else images
 
 
+def pinned_shuffle(ds: tf.data.Dataset, buffer: int, seed) -> tf.data.Dataset:
+    """``ds`` shuffled once, in an order set by ``seed`` alone. Call it inside a tf.data function (an epoch
+    of ``flat_map``): it pins that function graph's own seed. tf.data combines an op seed with the
+    graph-level seed, so without this the order would also depend on whatever global seed the process set
+    last (and a global seed of 0 with a tensor op seed crashes TF's get_seed)."""
+    tf.random.set_seed(_GRAPH_SEED)
+    return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
+
+
 def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, final_epoch: int | None = None
                  ) -> tf.data.Dataset:
     """Batches of (images uint8 [0, 255], labels float32 {0, 1}) for epochs initial_epoch..final_epoch-1
@@ -47,11 +56,7 @@ def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, fin
     seed = config.experiment.seed
 
     def epoch(e):
-        # Pin this function graph's own seed: tf.data combines an op seed with the graph-level seed, so
-        # without this the order would also depend on whatever global seed the process set last (and a
-        # global seed of 0 with a tensor op seed crashes TF's get_seed). The order is (seed, epoch) only.
-        tf.random.set_seed(_GRAPH_SEED)
-        shuffled = base.shuffle(buffer, seed=e * 1_000_003 + seed, reshuffle_each_iteration=False)
+        shuffled = pinned_shuffle(base, buffer, e * 1_000_003 + seed)  # the order is (seed, epoch) only
         # repeat(): an image the decoder dropped must not cut the epoch a batch short (Keras would end
         # training on "ran out of data"); without drops the batches are exactly those of one pass.
         return shuffled.repeat().batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
