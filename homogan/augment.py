@@ -134,12 +134,13 @@ def diff_augment(images, policy, seed):
 # Limited Data"): every op applied to each image with probability p, which the train step adapts.
 
 
-def ada_augment(images, p, seed, xflip: bool = True):
+def ada_augment(images, p, seed, xflip: bool = True, ops=("blit", "color")):
     """ADA's pixel blitting — x-flip (where the data is mirror-symmetric), a rotation by a multiple of 90°,
     an integer translation of up to 1/8 of the side — then DiffAugment's colour ops (brightness, saturation,
     contrast), each op chosen for each image independently with probability ``p`` (a float32 scalar tensor;
     ``p = 0`` is the identity). Differentiable with respect to ``images``; square images only (the
-    rotations). Parameters are drawn per image from ``seed``.
+    rotations). Parameters are drawn per image from ``seed``. ``ops``: the groups to apply, of
+    ``"blit"`` (flip, turns, shift) and ``"color"``, as StyleGAN2-ADA's ``--augpipe blit`` / ``bgc``.
 
     Non-leaking for every ``p < 1``, as in StyleGAN2-ADA's ``augment.py``: a chosen op draws its parameter from
     a distribution that contains the identity — the flip happens with probability 1/2, the rotation is one of
@@ -157,19 +158,21 @@ def ada_augment(images, p, seed, xflip: bool = True):
         return tf.where(mask[:, None, None, None], a, x)
 
     x = images
-    if xflip:
-        flips = keras.random.randint((b,), 0, 2, dtype="int32", seed=seed) * chosen()
-        x = where(tf.equal(flips, 1), tf.reverse(x, axis=[2]), x)
-    turns = keras.random.randint((b,), 0, 4, dtype="int32", seed=seed) * chosen()
-    for k in (1, 2, 3):
-        x = where(tf.equal(turns, k), tf.image.rot90(x, k), x)
-    shift, _ = _sizes(size)
-    moved = keras.random.randint((b, 2), -shift, shift + 1, dtype="int32", seed=seed)
-    x = translate(x, moved * chosen()[:, None])
-    one = (b, 1, 1, 1)
-    x = where(chosen() > 0, brightness(x, keras.random.uniform(one, -0.5, 0.5, seed=seed)), x)
-    x = where(chosen() > 0, saturation(x, keras.random.uniform(one, 0.0, 2.0, seed=seed)), x)
-    x = where(chosen() > 0, contrast(x, keras.random.uniform(one, 0.5, 1.5, seed=seed)), x)
+    if "blit" in ops:
+        if xflip:
+            flips = keras.random.randint((b,), 0, 2, dtype="int32", seed=seed) * chosen()
+            x = where(tf.equal(flips, 1), tf.reverse(x, axis=[2]), x)
+        turns = keras.random.randint((b,), 0, 4, dtype="int32", seed=seed) * chosen()
+        for k in (1, 2, 3):
+            x = where(tf.equal(turns, k), tf.image.rot90(x, k), x)
+        shift, _ = _sizes(size)
+        moved = keras.random.randint((b, 2), -shift, shift + 1, dtype="int32", seed=seed)
+        x = translate(x, moved * chosen()[:, None])
+    if "color" in ops:
+        one = (b, 1, 1, 1)
+        x = where(chosen() > 0, brightness(x, keras.random.uniform(one, -0.5, 0.5, seed=seed)), x)
+        x = where(chosen() > 0, saturation(x, keras.random.uniform(one, 0.0, 2.0, seed=seed)), x)
+        x = where(chosen() > 0, contrast(x, keras.random.uniform(one, 0.5, 1.5, seed=seed)), x)
     return x
 
 

@@ -28,6 +28,9 @@ from homogan.precision import AUTO as AUTO_PRECISION, PRECISIONS
 IMAGE_SIZES = (32, 64, 128, 256)
 LOSSES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least_squares")
 AUGMENT_POLICIES = ("color", "translation", "cutout")
+#: ADA's op groups (StyleGAN2-ADA's --augpipe): blit = x-flip, 90° turns, integer shift; color = brightness,
+#: saturation, contrast.
+ADA_OPS = ("blit", "color")
 SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
 #: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
@@ -204,6 +207,8 @@ class TrainingConfig:
     ada_speed_images: int = _f(100000, "Images D sees for ADA's p to go from 0 to 1 (the paper's 500k, scaled to runs "
                                "of a few hundred thousand images).", min=1)
     ada_interval: int = _f(4, "D updates between two adjustments of ADA's p.", min=1)
+    ada_ops: list[str] = _f(["blit", "color"], "ADA's op groups, each op applied with probability p: \"blit\" (x-flip, "
+                            "90° turns, integer shift ≤ 1/8 side) and \"color\" (brightness, saturation, contrast).")
     ada_xflip: Optional[bool] = _f(None, "Whether ADA mirrors images; null = on for faces (CelebA layouts, synthetic), "
                                    "off for folders and digits.")
     acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
@@ -547,6 +552,13 @@ def _check_semantics(c: Config) -> None:
                               f"{', '.join(json.dumps(p) for p in AUGMENT_POLICIES)}")
     if len(set(t.augment)) != len(t.augment):
         raise ConfigError(f"training.augment: {json.dumps(t.augment)} lists a policy twice")
+    for i, group in enumerate(t.ada_ops):
+        if group not in ADA_OPS:
+            raise ConfigError(f"training.ada_ops[{i}]: {json.dumps(group)} is not allowed; allowed: "
+                              f"{', '.join(json.dumps(g) for g in ADA_OPS)}")
+    if not t.ada_ops or len(set(t.ada_ops)) != len(t.ada_ops):
+        raise ConfigError(f"training.ada_ops: {json.dumps(t.ada_ops)} is not allowed; allowed: a non-empty list of "
+                          f"{', '.join(json.dumps(g) for g in ADA_OPS)}, each once")
     conditioning = c.model.discriminator.conditioning
     if conditioning != "concat" and not d.attributes and not d.class_conditional:
         raise ConfigError(f"model.discriminator.conditioning: {json.dumps(conditioning)} needs labels (data.attributes "

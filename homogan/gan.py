@@ -57,7 +57,7 @@ def rules_from_config(training, mirror_symmetric: bool = True, ada: bool = False
                 instance_noise_anneal_steps=t.instance_noise_anneal_steps, augment=t.augment,
                 acgan_weight=t.acgan_weight, global_batch_size=t.batch_size, update_mode=t.update_mode,
                 ada_target=t.ada_target if ada else None, ada_speed_images=t.ada_speed_images, ada_interval=t.ada_interval,
-                ada_xflip=mirror_symmetric if t.ada_xflip is None else t.ada_xflip)
+                ada_xflip=mirror_symmetric if t.ada_xflip is None else t.ada_xflip, ada_ops=t.ada_ops)
 
 
 class GAN(keras.Model):
@@ -106,7 +106,7 @@ class GAN(keras.Model):
                 instance_noise_stddev: float = 0.0,
                 instance_noise_anneal_steps: int = 0, augment=(), acgan_weight: float = 1.0,
                 ada_target: float | None = None, ada_speed_images: int = 100_000, ada_interval: int = 4,
-                ada_xflip: bool = True,
+                ada_xflip: bool = True, ada_ops=("blit", "color"),
                 global_batch_size: int | None = None, update_mode: str = "alternating", **kwargs):
         """Args: the optimizers, then the update rules (see ``homogan.config.TrainingConfig``).
 
@@ -145,7 +145,9 @@ class GAN(keras.Model):
             raise ValueError(f"`ada_target` needs a loss whose D output has a sign that means real or fake; "
                              f"Received: `loss={loss!r}`")
         self.ada_target, self.ada_speed_images, self.ada_interval = ada_target, ada_speed_images, ada_interval
-        self.ada_xflip = ada_xflip
+        self.ada_xflip, self.ada_ops = ada_xflip, tuple(ada_ops)
+        if not self.ada_ops or set(self.ada_ops) - {"blit", "color"}:
+            raise ValueError(f"`ada_ops` should be a non-empty list of 'blit', 'color'. Received: `ada_ops={list(ada_ops)}`")
         self.acgan = getattr(self.discriminator, "conditioning", "concat") == "acgan"
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
@@ -247,7 +249,7 @@ class GAN(keras.Model):
         afresh per call from the seed generator); the identity when both are off."""
         x = images
         if self.ada_target is not None:
-            x = diffaugment.ada_augment(x, self.ada_p, self.seed_generator, xflip=self.ada_xflip)
+            x = diffaugment.ada_augment(x, self.ada_p, self.seed_generator, xflip=self.ada_xflip, ops=self.ada_ops)
         if self.augment_policy:
             x = diffaugment.diff_augment(x, self.augment_policy, self.seed_generator)
         if self.instance_noise_stddev > 0:

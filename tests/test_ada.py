@@ -26,6 +26,26 @@ def test_p_zero_is_the_identity_and_p_one_changes_every_image_differentiably():
     assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
 
 
+
+def test_the_op_groups_do_only_their_own_work():
+    """``ops=("blit",)`` moves pixels and changes no value (every output pixel is an input pixel of its image or
+    the zero a shift uncovers); ``ops=("color",)`` changes values and moves nothing (the brightest pixel of a
+    one-bright-pixel image stays where it was). Both at p = 1, where every op is chosen."""
+    import keras
+
+    x = tf.random.stateless_uniform((16, 16, 16, 3), (5, 6), -1, 1)
+    blit = augment.ada_augment(x, 1.0, keras.random.SeedGenerator(1), ops=("blit",)).numpy()
+    for a, b in zip(blit, x.numpy()):
+        allowed = {tuple(v) for v in b.reshape(-1, 3)} | {(0.0, 0.0, 0.0)}
+        assert all(tuple(v) in allowed for v in a.reshape(-1, 3))
+    assert not np.allclose(blit, x.numpy())
+    dot = np.full((16, 16, 16, 3), -1.0, np.float32)
+    dot[:, 3, 11] = 1.0
+    color = augment.ada_augment(tf.constant(dot), 1.0, keras.random.SeedGenerator(1), ops=("color",)).numpy()
+    assert not np.allclose(color, dot)
+    assert all(divmod(int(np.argmax(c.mean(-1))), 16) == (3, 11) for c in color)
+
+
 def chirality(images):
     """Handedness of an L of three pixels — the corner brightest, its two arms dimmer and dimmer — as the sign
     of the cross product (corner → second brightest) × (corner → third): kept by rotations and shifts,

@@ -168,6 +168,8 @@ def test_acgan_generator_loss_depends_on_the_labels():
     (["model.discriminator.conditioning=film"], ["model.discriminator.conditioning", "film", "projection"]),
     (['training.augment=["color", "flip"]'], ["training.augment[1]", "flip", "translation"]),
     (['training.augment=["color", "color"]'], ["training.augment", "twice"]),
+    (['training.ada_ops=["blit", "geom"]'], ["training.ada_ops[1]", "geom", '"color"']),
+    (['training.ada_ops=[]'], ["training.ada_ops", "non-empty"]),
     (["training.instance_noise_anneal_steps=100"], ["instance_noise_anneal_steps", "instance_noise_stddev"]),
     (["training.r1_every=4"], ["training.r1_every", "r1_gamma"]),
     (["training.r1_every=0", "training.r1_gamma=1"], ["training.r1_every", ">= 1"]),
