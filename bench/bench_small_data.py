@@ -1,7 +1,7 @@
 """Small data: does adaptive discriminator augmentation keep D from memorising a small training selection?
 
 Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders no_ada,ada]
-                                        [--steps 12000] [--layout celeba|folder]
+                                        [--steps 12000] [--evals 0] [--layout celeba|folder]
                                         [--dir runs/bench_small_data] [--set KEY=VALUE ...]
 
 For every ``data.limit`` and contender it trains the shipped ``config.json`` (plus any --set) on the first
@@ -23,6 +23,8 @@ the layout of a user's own folder (no x-flip by default, one-hot classes, the fo
 Prints the device block, then one row per run: D's accuracy on real images after warm-up (the max over
 the epochs after the first quarter of the steps, and the last), r_t and p of the last epoch, FID / KID / precision / recall against the unlimited
 reference, the worst attribute's control accuracy, and the wall time. Runs are kept in ``--dir``.
+``--evals K`` also evaluates about K times during training (against the same unlimited reference) and prints
+each run's FID and recall over the steps: whether a contender is still improving or already getting worse.
 """
 
 from __future__ import annotations
@@ -105,6 +107,8 @@ def main(argv=None) -> None:
     parser.add_argument("--contenders", default="no_ada,ada",
                         help=f"comma-separated, of {', '.join(CONTENDERS)} (default: no_ada,ada)")
     parser.add_argument("--steps", type=int, default=12000, help="training steps of every run (default 12000)")
+    parser.add_argument("--evals", type=int, default=0,
+                        help="in-training evaluations per run, for the FID/recall trend (default 0: only the final one)")
     parser.add_argument("--layout", choices=("celeba", "folder"), default="celeba")
     parser.add_argument("--dir", type=Path, default=REPO / "runs" / "bench_small_data")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -127,6 +131,7 @@ def main(argv=None) -> None:
           f"each; FID/KID/precision/recall against evaluation.reference=unlimited\n", flush=True)
     table = ["| images | contender | D acc real, max after warm-up | D acc real, last | r_t, last | p, last | FID | "
              "KID ×1e3 | precision | recall | worst attribute | seconds |", "|" + "---|" * 12]
+    trends = []
     for limit in args.limits:
         for name in contenders:
             label = f"{args.layout}-{limit}-{name}"
@@ -134,7 +139,8 @@ def main(argv=None) -> None:
             every = max(1, round(epochs / 12))
             sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={epochs}",
                     f"logging.samples_every_epochs={every}", f"logging.checkpoint_every_epochs={every}",
-                    "evaluation.every_epochs=0",
+                    *([f"evaluation.every_epochs={max(1, round(epochs / args.evals))}", "evaluation.reference=unlimited"]
+                      if args.evals else ["evaluation.every_epochs=0"]),
                     f"experiment.output_dir={args.dir}", f"experiment.name={label}", *CONTENDERS[name]]
             started = time.perf_counter()
             homogan("train", *[a for s in sets for a in ("--set", s)])
@@ -142,8 +148,13 @@ def main(argv=None) -> None:
             run = sorted(args.dir.glob(f"{label}-*"))[-1]
             homogan("evaluate", str(run), "--set", "evaluation.reference=unlimited")
             table.append(row(limit, name, run, seconds))
+            if args.evals:
+                trend = [(r["epoch"] * (limit // batch), r.get("fid"), r.get("recall")) for r in history(run)
+                         if r.get("fid") is not None]
+                trends.append(f"{label}: " + ", ".join(f"{int(st):,} steps FID {f:.1f} R {r:.3f}" for st, f, r in trend))
+                print(trends[-1], flush=True)
             print("\n".join(table), flush=True)
-    print("\n".join(["", *table]))
+    print("\n".join(["", *table, *([""] + trends if trends else [])]))
 
 
 if __name__ == "__main__":
