@@ -22,7 +22,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from homogan.config import AUGMENT_POLICIES as POLICIES  # one list for the validator and the ops
+from homogan.config import ADA_OPS, AUGMENT_POLICIES as POLICIES  # one list for the validator and the ops
 
 #: Translation: maximum shift as a fraction of the image side (paper: 1/8).
 TRANSLATION_RATIO = 0.125
@@ -134,7 +134,7 @@ def diff_augment(images, policy, seed):
 # Limited Data"): every op applied to each image with probability p, which the train step adapts.
 
 
-def ada_augment(images, p, seed, xflip: bool = True, ops=("blit", "color")):
+def ada_augment(images, p, seed, xflip: bool = True, ops=ADA_OPS):
     """ADA's pixel blitting — x-flip (where the data is mirror-symmetric), a rotation by a multiple of 90°,
     an integer translation of up to 1/8 of the side — then DiffAugment's colour ops (brightness, saturation,
     contrast), each op chosen for each image independently with probability ``p`` (a float32 scalar tensor;

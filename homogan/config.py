@@ -207,7 +207,7 @@ class TrainingConfig:
     ada_speed_images: int = _f(100000, "Images D sees for ADA's p to go from 0 to 1 (the paper's 500k, scaled to runs "
                                "of a few hundred thousand images).", min=1)
     ada_interval: int = _f(4, "D updates between two adjustments of ADA's p.", min=1)
-    ada_ops: list[str] = _f(["blit", "color"], "ADA's op groups, each op applied with probability p: \"blit\" (x-flip, "
+    ada_ops: list[str] = _f(list(ADA_OPS), "ADA's op groups, each op applied with probability p: \"blit\" (x-flip, "
                             "90° turns, integer shift ≤ 1/8 side) and \"color\" (brightness, saturation, contrast).")
     ada_xflip: Optional[bool] = _f(None, "Whether ADA mirrors images; null = on for faces (CelebA layouts, synthetic), "
                                    "off for folders and digits.")

@@ -106,7 +106,7 @@ class GAN(keras.Model):
                 instance_noise_stddev: float = 0.0,
                 instance_noise_anneal_steps: int = 0, augment=(), acgan_weight: float = 1.0,
                 ada_target: float | None = None, ada_speed_images: int = 100_000, ada_interval: int = 4,
-                ada_xflip: bool = True, ada_ops=("blit", "color"),
+                ada_xflip: bool = True, ada_ops=diffaugment.ADA_OPS,
                 global_batch_size: int | None = None, update_mode: str = "alternating", **kwargs):
         """Args: the optimizers, then the update rules (see ``homogan.config.TrainingConfig``).
 
@@ -146,8 +146,9 @@ class GAN(keras.Model):
                              f"Received: `loss={loss!r}`")
         self.ada_target, self.ada_speed_images, self.ada_interval = ada_target, ada_speed_images, ada_interval
         self.ada_xflip, self.ada_ops = ada_xflip, tuple(ada_ops)
-        if not self.ada_ops or set(self.ada_ops) - {"blit", "color"}:
-            raise ValueError(f"`ada_ops` should be a non-empty list of 'blit', 'color'. Received: `ada_ops={list(ada_ops)}`")
+        if not self.ada_ops or set(self.ada_ops) - set(diffaugment.ADA_OPS):
+            raise ValueError(f"`ada_ops` should be a non-empty list of {', '.join(diffaugment.ADA_OPS)}. "
+                             f"Received: `ada_ops={list(ada_ops)}`")
         self.acgan = getattr(self.discriminator, "conditioning", "concat") == "acgan"
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
