@@ -135,7 +135,8 @@ def main(argv=None) -> None:
     for limit in args.limits:
         for name in contenders:
             label = f"{args.layout}-{limit}-{name}"
-            epochs = -(-args.steps // (limit // batch))
+            per_epoch = limit // batch  # steps
+            epochs = -(-args.steps // per_epoch)
             every = max(1, round(epochs / 12))
             sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={epochs}",
                     f"logging.samples_every_epochs={every}", f"logging.checkpoint_every_epochs={every}",
@@ -149,7 +150,7 @@ def main(argv=None) -> None:
             homogan("evaluate", str(run), "--set", "evaluation.reference=unlimited")
             table.append(row(limit, name, run, seconds))
             if args.evals:
-                trend = [(r["epoch"] * (limit // batch), r.get("fid"), r.get("recall")) for r in history(run)
+                trend = [(r["epoch"] * per_epoch, r.get("fid"), r.get("recall")) for r in history(run)
                          if r.get("fid") is not None]
                 trends.append(f"{label}: " + ", ".join(f"{int(st):,} steps FID {f:.1f} R {r:.3f}" for st, f, r in trend))
                 print(trends[-1], flush=True)

@@ -26,7 +26,6 @@ def test_p_zero_is_the_identity_and_p_one_changes_every_image_differentiably():
     assert grad is not None and float(tf.reduce_sum(tf.abs(grad))) > 0
 
 
-
 def test_the_op_groups_do_only_their_own_work():
     """``ops=("blit",)`` moves pixels and changes no value (every output pixel is an input pixel of its image or
     the zero a shift uncovers); ``ops=("color",)`` changes values and moves nothing (the brightest pixel of a
