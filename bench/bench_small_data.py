@@ -21,7 +21,9 @@ combination of ``data.attributes``) and trains ``data.source=folder`` with ``cla
 the layout of a user's own folder (no x-flip by default, one-hot classes, the folder classifier).
 
 Prints the device block, then one row per run: D's accuracy on real images after warm-up (the max over
-the epochs after the first quarter of the steps, and the last), r_t and p of the last epoch, FID / KID / precision / recall against the unlimited
+the epochs after the first quarter of the steps, and the last), r_t and p of the last epoch, how D scores real
+images it never trains on in the last epoch (the share it calls real, and ADA's r_v: 0 = like its training images,
+1 = like fakes; ``logging.memorisation_images``), FID / KID / precision / recall against the unlimited
 reference, the worst attribute's control accuracy, and the wall time. Runs are kept in ``--dir``.
 ``--evals K`` also evaluates about K times during training (against the same unlimited reference) and prints
 each run's FID and recall over the steps: whether a contender is still improving or already getting worse.
@@ -95,7 +97,8 @@ def row(limit: int, name: str, run: Path, seconds: float) -> str:
     last = rows[-1]
     fmt = lambda v, f="{:.3f}": "–" if v is None else f.format(v)  # noqa: E731
     return (f"| {limit:,} | {name} | {fmt(max(r['d_acc_real'] for r in after))} | {fmt(last['d_acc_real'])} | "
-            f"{fmt(last.get('ada_rt'))} | {fmt(last.get('ada_p'))} | {fmt(m.get('fid'), '{:.1f}')} | "
+            f"{fmt(last.get('ada_rt'))} | {fmt(last.get('ada_p'))} | {fmt(last.get('d_acc_unseen'))} | "
+            f"{fmt(last.get('ada_rv'))} | {fmt(m.get('fid'), '{:.1f}')} | "
             f"{fmt(m.get('kid'), '{:.2f}')} | {fmt(m.get('precision'))} | {fmt(m.get('recall'))} | {fmt(worst)} | "
             f"{seconds:.0f} |")
 
@@ -129,8 +132,9 @@ def main(argv=None) -> None:
     batch = load_config(REPO / "config.json", args.overrides).training.batch_size
     print(f"\nshipped config.json + {' '.join(args.overrides + layout) or 'nothing'}; {args.steps} steps of {batch} "
           f"each; FID/KID/precision/recall against evaluation.reference=unlimited\n", flush=True)
-    table = ["| images | contender | D acc real, max after warm-up | D acc real, last | r_t, last | p, last | FID | "
-             "KID ×1e3 | precision | recall | worst attribute | seconds |", "|" + "---|" * 12]
+    table = ["| images | contender | D acc real, max after warm-up | D acc real, last | r_t, last | p, last | "
+             "D acc unseen, last | r_v, last | FID | KID ×1e3 | precision | recall | worst attribute | seconds |",
+             "|" + "---|" * 14]
     trends = []
     for limit in args.limits:
         for name in contenders:

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from homogan import checkpoints, metrics, visualize
+from homogan import checkpoints, metrics, pixels, visualize
 from homogan.atomic import atomic_path
 from homogan.models import inference
 
@@ -197,6 +197,67 @@ class Checkpoints(keras.callbacks.Callback):
             checkpoints.save(self.checkpoint, self.directory, done, self.keep, self.keep_every)
 
 
+class Memorisation(keras.callbacks.Callback):
+    """After every completed epoch, how D scores real images it trains on (``seen``), real images of the same
+    distribution it never sees (``unseen``: what ``data.limit`` left out) and G's fakes, into the epoch's logs
+    (so ``history.csv``, the plots and TensorBoard): ``d_acc_seen`` and ``d_acc_unseen``, the share of each it
+    calls real, and ADA's validation heuristic ``ada_rv`` (:func:`homogan.metrics.overfitting_rv`). Why: D's
+    accuracy near 1 says D wins, not why; a D that calls its training images real and unseen ones fake has
+    memorised them — the measurement Karras et al. (2020) use to show the small-data failure.
+
+    D and G are called as in the train step (training mode, batches of the per-replica ``batch_size``, so
+    batch norm sees batches like those it trains on), on the same images and latents every epoch; every
+    non-trainable variable the calls move (batch-norm moving statistics, noise and dropout seed states, a
+    power iteration's vector) is put back, so a measured run trains exactly as an unmeasured one."""
+
+    def __init__(self, seen: tuple[np.ndarray, np.ndarray], unseen: tuple[np.ndarray, np.ndarray], batch_size: int,
+                 latent_dim: int, seed: int):
+        super().__init__()
+        count = min(len(seen[0]), len(unseen[0])) // batch_size * batch_size
+        self.seen = (seen[0][:count], seen[1][:count])
+        self.unseen = (unseen[0][:count], unseen[1][:count])
+        self.batch_size = batch_size
+        self.z = np.random.default_rng([seed, 47]).standard_normal((count, latent_dim)).astype(np.float32)
+        self._score = self._score_fake = None
+
+    def describe(self) -> str:
+        count = len(self.z)
+        return (f"after every epoch D scores {count} of its training images, {count} real images it never trains on "
+                f"and {count} fakes: d_acc_seen, d_acc_unseen, ada_rv (r_v)")
+
+    def _logits(self, images=None, labels=None, z=None) -> np.ndarray:
+        if self._score is None:  # one graph each (fixed batch shape): eager calls would cost ~10% of a short epoch
+            d, g = self.model.discriminator, self.model.generator
+            self._score = tf.function(lambda x, y: d(pixels.to_unit_range(x), y, training=True))
+            self._score_fake = tf.function(lambda z, y: d(g(z, y, training=True), y, training=True))
+        out = []
+        for i in range(0, len(labels), self.batch_size):
+            y = labels[i:i + self.batch_size]
+            logits = self._score(images[i:i + self.batch_size], y) if z is None else self._score_fake(z[i:i + self.batch_size], y)
+            out.append(np.asarray(logits, np.float32))
+        return np.concatenate(out)
+
+    def measure(self) -> dict:
+        """{ada_rv, d_acc_seen, d_acc_unseen} of the model as it is now, leaving it as it was."""
+        moved = [(v, np.array(v.numpy(), copy=True)) for net in (self.model.discriminator, self.model.generator)
+                 for v in net.variables if not v.trainable]
+        try:
+            seen, unseen = self._logits(*self.seen), self._logits(*self.unseen)
+            fake = self._logits(labels=self.seen[1], z=self.z)
+        finally:
+            for variable, value in moved:
+                variable.assign(value)
+        measured = {"ada_rv": metrics.overfitting_rv(seen, unseen, fake)}
+        threshold = self.model.adversarial.decision_threshold
+        if threshold is not None:  # a Wasserstein critic's sign means nothing; its r_v is still a ratio of means
+            measured.update(d_acc_seen=float(np.mean(seen > threshold)), d_acc_unseen=float(np.mean(unseen > threshold)))
+        return measured
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and len(self.z) and epoch_completed(self.model):
+            logs.update(self.measure())
+
+
 class OverfitWarning(keras.callbacks.Callback):
     """One warning line when D's accuracy stays ≥ 0.99 on real *and* on fake images for ``patience`` epochs in
     a row: the textbook small-data failure (Karras et al. 2020) — D has memorised the training set, and G's
@@ -215,11 +276,14 @@ class OverfitWarning(keras.callbacks.Callback):
         self.streak = self.streak + 1 if sure else 0
         if self.streak >= self.patience and not self.warned:
             self.warned = True
-            rt = f", r_t {float(logs['ada_rt']):.2f}" if "ada_rt" in logs else ""
+            measured = f", r_t {float(logs['ada_rt']):.2f}" if "ada_rt" in logs else ""
+            if "d_acc_unseen" in logs:  # measured on images it never trains on (Memorisation): say so
+                measured += (f"; it calls {float(logs['d_acc_seen']):.0%} of its training images real and "
+                       f"{float(logs['d_acc_unseen']):.0%} of unseen ones, r_v {float(logs['ada_rv']):.2f}")
             helps = ("a lower training.ada_target or a smaller training.ada_speed_images" if self.ada_active else
                      "training.ada_target (ADA, 0.6 in the paper)")
             self.echo(f"warning: the discriminator has overfit — its accuracy is ≥ 0.99 on real and on fake images "
-                      f"for {self.streak} epochs (epoch {epoch + 1}{rt}); it memorises the training set. What helps: "
+                      f"for {self.streak} epochs (epoch {epoch + 1}{measured}); it memorises the training set. What helps: "
                       f"{helps}, training.augment (DiffAugment), model.discriminator.dropout, or more images — compare FID "
                       f"with and without: on the synthetic faces an overfit D still gave the best generator (README "
                       f"\"Small data\")",

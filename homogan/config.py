@@ -236,6 +236,10 @@ class LoggingConfig:
     checkpoint_every_epochs: int = _f(1, "Save a checkpoint every N epochs (and always after the last).", min=1)
     keep_checkpoints: int = _f(3, "How many recent checkpoints to keep.", min=1)
     keep_every_epochs: int = _f(0, "Also keep every checkpoint whose epoch is a multiple of this; 0 = none.", min=0)
+    memorisation_images: int = _f(256, "After every epoch, score this many training images, as many real images "
+                                  "D never trains on (those data.limit leaves out) and as many fakes, and log whether "
+                                  "D has memorised its training set: d_acc_seen, d_acc_unseen and ADA's r_v (ada_rv) in "
+                                  "history.csv and the plots; 0 = off. Only where data.limit leaves images out.", min=0)
     progress: str = _f("auto", "Console progress: a live bar, one line per epoch, or auto (bar on a "
                        "terminal, lines otherwise).", choices=("auto", "bar", "epoch", "none"))
 

@@ -147,6 +147,18 @@ def all_metrics(real_features: np.ndarray, fake_features: np.ndarray, seed: int 
     return out
 
 
+def overfitting_rv(seen_logits, unseen_logits, fake_logits) -> float:
+    """ADA's validation heuristic r_v (Karras et al. 2020, §3): (E[D(seen)] − E[D(unseen)]) / (E[D(seen)] − E[D(fake)])
+    over D's raw outputs — seen: real images D trains on; unseen: real images of the same distribution it never
+    sees. 0 when D scores unseen images like its training images (it generalises), 1 when it scores them like
+    G's fakes (it has memorised its training set). Unlike r_t = E[sign D(seen)], which is near 1 for any D
+    that is sure of real images — one that simply beats a weak G too —, r_v is measured against the gap to
+    the fakes, so it is comparable across discriminators. nan when D scores training and fake images alike."""
+    seen = float(np.mean(seen_logits))
+    gap = seen - float(np.mean(fake_logits))
+    return (seen - float(np.mean(unseen_logits))) / gap if gap != 0 else float("nan")
+
+
 def numeric(metrics: dict) -> dict:
     """The float-valued entries (what the training callback puts into Keras' logs)."""
     return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)

@@ -182,6 +182,8 @@ def _train(config: Config, resume, force: bool, run_dir, echo, held: contextlib.
     cbs = _make_callbacks(config, data, run, checkpoint, epoch_var, initial_epoch, echo, ada)
     _print_summary(echo, config, run, data, source, gan.generator, gan.discriminator, initial_epoch, resolved)
     echo(f"augment      ADA {ada_reason}")
+    if cbs.memorisation is not None:
+        echo(f"memorisation {cbs.memorisation.describe()}")
     earlier = run.sessions()
     if earlier and earlier[-1]["precision"] != resolved.precision:
         echo(f"note: this run trained in {earlier[-1]['precision']} before (on {earlier[-1]['device']['device_class']}); "
@@ -287,6 +289,7 @@ class _Callbacks:
     nonfinite: object  # homogan.callbacks.StopOnNonFinite
     history: object  # homogan.callbacks.HistoryCSV
     stop: object  # homogan.callbacks.StopOnSignal
+    memorisation: object  # homogan.callbacks.Memorisation, or None
     all: list
 
 
@@ -302,6 +305,7 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
     nonfinite = cb.StopOnNonFinite(data.steps_per_epoch)
     history = cb.HistoryCSV(run.history, data.steps_per_epoch * data.batch_size, initial_epoch)
     stop = cb.StopOnSignal(echo)
+    memorisation = _memorisation_callback(config, data)
     every = [
         nonfinite,
         # Before the grid, the evaluation and the checkpoint: they all see the EMA generator's standing statistics.
@@ -309,6 +313,7 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
                               config.experiment.seed, every=(lg.samples_every_epochs, lg.checkpoint_every_epochs,
                                                              config.evaluation.every_epochs), epochs=t.epochs),
         *_evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo),  # before HistoryCSV: see there
+        *([memorisation] if memorisation is not None else []),  # before HistoryCSV, which writes the row from the same logs
         history,
         cb.OverfitWarning(echo, ada_active=ada),
         cb.HistoryPlots(run.history, run.path),
@@ -320,7 +325,7 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
     if lg.tensorboard:
         every.append(keras.callbacks.TensorBoard(str(run.tensorboard), write_graph=False))
     every.append(stop)  # last: see there
-    return _Callbacks(nonfinite, history, stop, every)
+    return _Callbacks(nonfinite, history, stop, memorisation, every)
 
 
 def _fit_phases(gan, config: Config, source, data, cbs: _Callbacks, initial_epoch: int, resume_step: int,
@@ -475,6 +480,27 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
     lines += [f"warning      {line}" for line in doubts(config)]
     for line in lines:
         echo(line)
+
+
+def _memorisation_callback(config: Config, data):
+    """The Memorisation callback when ``logging.memorisation_images`` > 0 and ``data.limit`` leaves real images out
+    of training to score (:func:`homogan.data.sources.unseen_source`), with those images and as many training
+    images decoded once here; else None."""
+    count = config.logging.memorisation_images
+    batch = config.training.batch_size
+    unseen = sources.unseen_source(config, data.source, count) if count else None
+    if unseen is None or min(unseen.count, data.num_images) < batch:
+        return None
+    from homogan import callbacks as cb
+    from homogan.data import pipeline
+
+    def decoded(source) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = zip(*pipeline.decoded_images(config, source).as_numpy_iterator())
+        return np.stack(images), np.stack(labels).astype(np.float32)
+
+    n = min(count, unseen.count, data.num_images)
+    seen = sources.Source(n, data.source.label_names, [], data.source.paths[:n], data.source.labels[:n])
+    return cb.Memorisation(decoded(seen), decoded(unseen), batch, config.model.latent_dim, config.experiment.seed)
 
 
 def _evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo) -> list:

@@ -66,12 +66,15 @@ def read_history(path: Path) -> list[dict]:
 
 PLOTS = {
     "losses.png": ("Losses", [("g_loss", "G loss"), ("d_loss_real", "D loss on real"), ("d_loss_fake", "D loss on fake")]),
-    "accuracy.png": ("Discriminator accuracy", [("d_acc_real", "D accuracy on real"), ("d_acc_fake", "D accuracy on fake")]),
+    "accuracy.png": ("Discriminator accuracy", [("d_acc_real", "D accuracy on real"), ("d_acc_fake", "D accuracy on fake"),
+                                                ("d_acc_unseen", "D accuracy on unseen real")]),
     # A Wasserstein critic has no decision threshold (a constant added to f changes no loss), so its runs
     # show the critic's mean score on real minus on fake instead of accuracies.
     "critic.png": ("Critic: mean score on real − on fake", [("critic_gap", "E f(real) − E f(fake)")]),
-    # ADA's overfitting measure (near 1: D is sure of every real image) and, with ADA, its augmentation p.
-    "ada.png": ("Overfitting: r_t and ADA's p", [("ada_rt", "r_t = E[sign D(real)]"), ("ada_p", "ADA's p")]),
+    # ADA's overfitting measures — r_t (near 1: D is sure of every real image) and, where the run has images it
+    # never trains on, r_v (near 1: D scores those like fakes: memorised) — and, with ADA, its augmentation p.
+    "ada.png": ("Overfitting: r_t, r_v and ADA's p", [("ada_rt", "r_t = E[sign D(real)]"),
+                                                      ("ada_rv", "r_v (unseen real images)"), ("ada_p", "ADA's p")]),
 }
 
 

@@ -1,6 +1,8 @@
 """Adaptive discriminator augmentation (Karras et al. 2020): the augmentation, p's rule, its state across a
 resume, when it is on, and the overfitting warning."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -255,3 +257,68 @@ def test_p_is_identical_across_replicas_and_follows_the_global_rt(tmp_path):
     assert out["two"]["replicas"] == 2 and len(out["two"]["p"]) == 2
     assert out["one"]["p"] == pytest.approx([0.2]) and out["two"]["p"] == pytest.approx([0.2, 0.2])
     assert out["one"]["rt"] == pytest.approx(0.5) and out["two"]["rt"] == pytest.approx(0.5)
+
+
+def test_the_unseen_images_are_what_the_limit_left_out_of_the_selection(tiny_config, tmp_path):
+    from PIL import Image
+
+    from homogan.data.sources import open_source, unseen_source
+
+    config = tiny_config("data.limit=100")
+    training = open_source(config)
+    unseen = unseen_source(config, training, 50)
+    full = open_source(tiny_config())
+    label_of = dict(zip(full.paths, map(tuple, full.labels)))
+    assert unseen.count == 50 and not set(unseen.paths) & set(training.paths) and set(unseen.paths) <= set(label_of)
+    assert [label_of[p] for p in unseen.paths] == list(map(tuple, unseen.labels))
+    assert unseen_source(config, training, 50).paths == unseen.paths  # a fixed order
+    assert unseen_source(tiny_config(), full, 50) is None  # no limit: nothing left out
+    assert unseen_source(tiny_config("data.limit=100000"), full, 50) is None
+    for cls in ("a", "b"):
+        (tmp_path / "folder" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.new("RGB", (8, 8), 40 * i).save(tmp_path / "folder" / cls / f"{i}.png")
+    folder = tiny_config("data.source=folder", f"data.root={tmp_path / 'folder'}", "data.class_conditional=true",
+                         "data.attributes=[]", "data.limit=8")
+    training = open_source(folder)
+    unseen = unseen_source(folder, training, 50)
+    assert unseen.count == 4 and not set(unseen.paths) & set(training.paths)
+    assert all(label[["a", "b"].index(Path(p).parent.name)] == 1 for p, label in zip(unseen.paths, unseen.labels))
+
+
+def test_memorisation_is_logged_where_images_are_left_out_and_measuring_changes_no_weight(tiny_config):
+    """With ``data.limit`` leaving images out, every epoch's row holds D's accuracy on training and on unseen
+    images and r_v; the measurement puts back every variable it moves, so a measured run ends with the same
+    weights (batch-norm statistics included) as one that does not measure."""
+    from homogan import checkpoints
+    from homogan.train import train
+
+    quiet = dict(echo=lambda *a, **k: None)
+    measured = train(tiny_config("data.limit=100"), **quiet)
+    plain = train(tiny_config("data.limit=100", "logging.memorisation_images=0"), **quiet)
+    row = measured.history[-1]
+    assert {"d_acc_seen", "d_acc_unseen", "ada_rv"} <= set(row) and 0 <= row["d_acc_unseen"] <= 1
+    assert "ada_rv" not in plain.history[-1]
+    assert "ada_rv" not in train(tiny_config(), **quiet).history[-1]  # no limit: nothing to measure on
+    header = (measured.run.path / "history.csv").read_text().splitlines()[0]
+    assert "d_acc_unseen" in header and "ada_rv" in header
+
+    def weights(result):  # every network weight the last checkpoint holds
+        reader = tf.train.load_checkpoint(str(checkpoints.latest(result.run.checkpoints)))
+        return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+                if "_weights" in k and "OPTIMIZER" not in k}
+
+    a, b = weights(measured), weights(plain)
+    assert a.keys() == b.keys() and len(a) > 10
+    assert all(np.array_equal(a[k], b[k]) for k in a), [k for k in a if not np.array_equal(a[k], b[k])]
+
+
+def test_the_overfit_warning_says_how_d_scores_unseen_images_when_measured():
+    from homogan.callbacks import OverfitWarning
+
+    said = []
+    callback = OverfitWarning(lambda *a, **k: said.append(a[0]), patience=1)
+    callback.set_model(type("M", (), {"stop_training": False})())
+    callback.on_epoch_end(0, {"d_acc_real": 1.0, "d_acc_fake": 1.0, "ada_rt": 1.0, "d_acc_seen": 1.0,
+                              "d_acc_unseen": 0.61, "ada_rv": 0.49})
+    assert "100% of its training images real and 61% of unseen ones, r_v 0.49" in said[0]

@@ -80,3 +80,12 @@ def test_one_lower_is_better_list_serves_the_best_checkpoint_and_the_report():
     from homogan import report
 
     assert report.LOWER_IS_BETTER is metrics.LOWER_IS_BETTER
+
+
+def test_rv_is_zero_when_unseen_images_score_like_training_images_and_one_when_like_fakes():
+    """ADA's r_v (Karras et al. 2020, §3) over D's raw outputs, against its closed form."""
+    seen, fake = np.array([3.0, 5.0]), np.array([-4.0, -6.0])  # E = 4 and -5: a gap of 9
+    assert metrics.overfitting_rv(seen, np.array([4.0, 4.0]), fake) == 0.0
+    assert metrics.overfitting_rv(seen, np.array([-5.0]), fake) == 1.0
+    assert metrics.overfitting_rv(seen, np.array([1.0, 0.0]), fake) == pytest.approx((4 - 0.5) / 9)
+    assert math.isnan(metrics.overfitting_rv(seen, np.array([0.0]), seen))

@@ -16,7 +16,7 @@ from homogan.data import celeba, folders, integrity, selection, synthetic, tfds_
 from homogan.data.records import Source, TrainingData
 from homogan.errors import DataError
 
-__all__ = ["Source", "TrainingData", "open_source", "training_data", "SYNTHETIC_SEED"]
+__all__ = ["Source", "TrainingData", "open_source", "unseen_source", "training_data", "SYNTHETIC_SEED"]
 
 #: The synthetic dataset is one fixed dataset (like CelebA): ``experiment.seed`` varies training only.
 SYNTHETIC_SEED = 0
@@ -25,27 +25,52 @@ SYNTHETIC_SEED = 0
 def open_source(config: Config) -> Source:
     """Find and select the data named by ``config.data`` (no image decoded). Raises DataError."""
     d = config.data
+    if d.source == "tfds":
+        return tfds_source.open_tfds(config)
+    paths, labels, names, log = _selected(config, d.limit)
+    paths, labels = _whole_files(paths, labels, log)
+    return Source(len(paths), names, log, paths, labels)
+
+
+def unseen_source(config: Config, source: Source, count: int) -> Source | None:
+    """Up to ``count`` images of the selection *without* ``data.limit`` that are not among ``source``'s (the
+    training images), in a fixed order of ``experiment.seed``: images D never trains on, from the
+    distribution its training images were drawn from — the validation set of ADA's r_v heuristic (Karras
+    et al. 2020), which measures memorisation directly. None when nothing is left out (no limit, or a
+    limit at least the selection) and for tfds (no file list)."""
+    if config.data.source == "tfds" or config.data.limit is None:
+        return None
+    paths, labels, names, log = _selected(config, None)
+    training = set(source.paths)
+    rest = [i for i, path in enumerate(paths) if path not in training]
+    if not rest:
+        return None
+    order = np.random.default_rng(config.experiment.seed + 1).permutation(rest)[:count]
+    paths, labels = _whole_files([paths[i] for i in order], labels[order], [])
+    return Source(len(paths), names, [f"{len(paths)} images of the selection left out by data.limit"], paths,
+                  labels) if paths else None
+
+
+def _selected(config: Config, limit: int | None) -> tuple[list[str], np.ndarray, list[str], list[str]]:
+    """(paths, labels, label names, log) of the CelebA-layout or folder selection under ``limit``, before the
+    integrity check."""
+    d = config.data
     if d.source in ("synthetic", "celeba"):
         root = Path(d.root)
         if d.source == "synthetic":
             root = synthetic.generate(root, d.synthetic_images, SYNTHETIC_SEED)
         table = celeba.read_celeba(root, need_partition=d.split != "all")
         indices, log = selection.select(table, split=d.split, filters=d.filters, balance=d.balance,
-                                        attributes=d.attributes, limit=d.limit, seed=config.experiment.seed)
+                                        attributes=d.attributes, limit=limit, seed=config.experiment.seed)
         # One fixed shuffle of the file list, so the first (pre-cache) epoch is not in file order.
         indices = np.random.default_rng(config.experiment.seed).permutation(indices)
-        labels = selection.labels_for(table, indices, d.attributes)
-        paths, labels = _whole_files(table.paths(indices), labels, log)
-        return Source(len(paths), list(d.attributes), log, paths, labels)
-    if d.source == "folder":
-        paths, labels, classes, skipped = folders.read_folder(d.root, d.class_conditional)
-        order = np.random.default_rng(config.experiment.seed).permutation(len(paths))
-        if d.limit is not None:
-            order = order[: d.limit]
-        log = [f"{len(paths)} images in {d.root}" + (f" ({skipped} non-image files skipped)" if skipped else "")]
-        paths, labels = _whole_files([paths[i] for i in order], labels[order], log)
-        return Source(len(paths), classes, log, paths, labels)
-    return tfds_source.open_tfds(config)
+        return table.paths(indices), selection.labels_for(table, indices, d.attributes), list(d.attributes), log
+    paths, labels, classes, skipped = folders.read_folder(d.root, d.class_conditional)
+    order = np.random.default_rng(config.experiment.seed).permutation(len(paths))
+    if limit is not None:
+        order = order[:limit]
+    log = [f"{len(paths)} images in {d.root}" + (f" ({skipped} non-image files skipped)" if skipped else "")]
+    return [paths[i] for i in order], labels[order], classes, log
 
 
 def _whole_files(paths: list[str], labels: np.ndarray, log: list[str]) -> tuple[list[str], np.ndarray]:
