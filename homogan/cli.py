@@ -48,7 +48,8 @@ def cmd_train(args) -> int:
         from homogan.experiment import open_run_dir
 
         run = open_run_dir(args.resume)
-        config = load_config(args.config or run.config, args.overrides)
+        own = args.config is None or Path(args.config).resolve() == run.config.resolve()  # the run's config.json
+        config = load_config(args.config or run.config, args.overrides, written_out=own)
     else:
         config = resolve_config(args)
     return exit_code(train(config, resume=args.resume, force=args.force))
@@ -94,7 +95,7 @@ def cmd_run_experiment(args) -> int:
 
     folder = Path(args.experiment_dir).resolve()
     frozen = load_frozen(folder)
-    config = load_config(folder / "config.json", args.overrides)
+    config = load_config(folder / "config.json", args.overrides, written_out=True)
     os.chdir(folder.parents[1])  # relative data paths mean the same as from the project root
     out, resume = results_dir(folder, args.overwrite)
     if resume:

@@ -36,6 +36,11 @@ SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
 #: (and dropped); any other value is refused with a pointer to the replacement.
 RETIRED_KEYS = {"model.discriminator.input_noise_stddev": (0.0, "training.instance_noise_stddev")}
+#: Keys added after experiments were first frozen whose default changes what trains → the value that trains as
+#: before the key existed. A config homogan wrote out in full (a frozen experiment, a run folder's config.json:
+#: loaded with ``written_out=True``) that lacks such a key was written before it existed; it gets this value, so
+#: old experiments re-run and old runs resume as they trained. A hand-written config gets the new default.
+LATER_KEYS = {"data.mirror": False}
 #: Names that become folder names (``experiment.name``, frozen experiments): they cannot leave their folder.
 NAME_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 #: Substrings of key names that look like credentials; such keys are refused (see README).
@@ -86,6 +91,10 @@ class DataConfig:
                        "order, no decoding), else decode; off: always decode the source images.",
                        choices=("auto", "off"))
     shuffle_buffer: int = _f(20000, "tf.data shuffle buffer (images) after the cache.", min=1)
+    mirror: Optional[bool] = _f(None, "Mirror each training image with probability 1/2, drawn afresh every epoch "
+                                "(StyleGAN's --mirror): twice the distinct images for D, for data that keep "
+                                "their meaning mirrored; null = on for faces (CelebA layouts, synthetic), off for "
+                                "folders and tfds.")
 
 
 @dataclass(frozen=True)
@@ -308,15 +317,17 @@ class Config:
 # Loading and overriding
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a JSON config file (or the defaults), apply ``KEY.PATH=VALUE`` overrides, validate."""
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                written_out: bool = False) -> Config:
+    """Read a JSON config file (or the defaults), apply ``KEY.PATH=VALUE`` overrides, validate. ``written_out``:
+    the file is one homogan wrote in full (see :data:`LATER_KEYS`)."""
     raw: dict = {}
     if path is not None:
         raw = read_json(path, what="config")
     for item in overrides:
         key, value = parse_override(item)
         set_path(raw, key, value)
-    return from_dict(raw)
+    return from_dict(raw, written_out)
 
 
 def read_json(path: str | Path, what: str = "file") -> dict:
@@ -365,9 +376,11 @@ def set_path(raw: dict, dotted: str, value: Any) -> None:
 # Validation
 
 
-def from_dict(raw: dict) -> Config:
-    """Build and validate a :class:`Config` from plain JSON data (unknown keys are errors)."""
-    config = _build(Config, _drop_retired(raw), "")
+def from_dict(raw: dict, written_out: bool = False) -> Config:
+    """Build and validate a :class:`Config` from plain JSON data (unknown keys are errors); ``written_out``: data
+    homogan wrote in full (see :data:`LATER_KEYS`)."""
+    raw = _drop_retired(raw)
+    config = _build(Config, _fill_later_keys(raw) if written_out else raw, "")
     _check_semantics(config)
     return config
 
@@ -389,6 +402,20 @@ def _drop_retired(raw: Any) -> Any:
         for part in sections:
             node = node[part]
         del node[leaf]
+    return raw
+
+
+def _fill_later_keys(raw: Any) -> Any:
+    """A copy of ``raw`` (a config homogan wrote in full) with the before-value of every :data:`LATER_KEYS` key
+    it lacks."""
+    for key, before in LATER_KEYS.items():
+        *sections, leaf = key.split(".")
+        node = raw
+        for part in sections:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf not in node:
+            raw = json.loads(json.dumps(raw))
+            set_path(raw, key, before)
     return raw
 
 

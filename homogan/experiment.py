@@ -115,7 +115,7 @@ class RunDir:
         return stale
 
     def load_config(self) -> Config:
-        return from_dict(json.loads(self.config.read_text(encoding="utf-8")))
+        return from_dict(json.loads(self.config.read_text(encoding="utf-8")), written_out=True)
 
     @property
     def lock_file(self) -> Path:
@@ -239,7 +239,7 @@ def load_run(run_dir, overrides: tuple[str, ...] = (), echo=print, checkpoint: s
     from homogan.models.inference import ema_copy
 
     run = open_run_dir(run_dir)
-    config = load_config(run.config, list(overrides))
+    config = load_config(run.config, list(overrides), written_out=True)
     path = checkpoints.find(run.checkpoints, checkpoint, str(run_dir))
     names = label_names(config)
     import_tensorflow()

@@ -92,7 +92,7 @@ def load_frozen(folder: Path) -> Config:
     path = Path(folder) / "config.json"
     raw = read_json(path, what="experiment config")
     try:
-        return from_dict(raw)
+        return from_dict(raw, written_out=True)
     except UserError as e:
         raise UserError(f"{path}: {e}") from None
 
@@ -108,7 +108,8 @@ def freeze(source: str | Path, name: str, experiments_dir: str | Path = "experim
     config_path = source / "config.json" if source.is_dir() else source
     if not config_path.is_file():
         raise UserError(f"{str(source)!r} is neither a run folder with config.json nor a config file")
-    config = load_config(config_path, [*overrides, f"experiment.name={name}"] + ([f"experiment.notes={notes}"] if notes else []))
+    config = load_config(config_path, [*overrides, f"experiment.name={name}"] + ([f"experiment.notes={notes}"] if notes else []),
+                         written_out=source.is_dir())
     experiments_dir = Path(experiments_dir)
     parent_config = None
     if parent is not None:

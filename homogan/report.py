@@ -112,7 +112,7 @@ def doubts_of(entry: Entry) -> list[str]:
     """Why the entry's results are not to be trusted (:func:`homogan.config.doubts`), or why its config cannot
     be judged (it no longer validates); [] for a principled combination."""
     try:
-        return ["not principled: " + line for line in doubts(from_dict(entry.config))]
+        return ["not principled: " + line for line in doubts(from_dict(entry.config, written_out=True))]
     except UserError as e:
         return [f"config no longer validates: {e}"]
 

@@ -135,7 +135,8 @@ def reproduce(folder: str | Path, epochs: int | None = None, tolerance: str | No
     if epochs is not None and not 1 <= epochs <= len(recorded):
         raise UserError(f"--epochs {epochs}: the record has {len(recorded)} epochs; allowed: 1..{len(recorded)}")
     epochs = epochs or len(recorded)
-    config = load_config(folder / "config.json", [f"training.epochs={epochs}"] if epochs != frozen.training.epochs else [])
+    config = load_config(folder / "config.json", [f"training.epochs={epochs}"] if epochs != frozen.training.epochs else [],
+                         written_out=True)
 
     facts = device.read_facts(config.training.distribute)
     now = {"package_sha256": provenance.package_hash(), "device_class": facts.device_class,

@@ -136,7 +136,7 @@ def sweep(base: str | Path, sets: list[str], prefix: str, experiments_dir: str |
         if _finished(folder):
             echo(f"[{i}/{len(series)}] {m.name}: already trained, skipped")
             continue
-        config = load_config(folder / "config.json")
+        config = load_config(folder / "config.json", written_out=True)
         cwd = os.getcwd()
         os.chdir(experiments_dir.resolve().parent)  # relative data paths mean the same as from the project root
         try:

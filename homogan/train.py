@@ -181,7 +181,7 @@ def _train(config: Config, resume, force: bool, run_dir, echo, held: contextlib.
 
     cbs = _make_callbacks(config, data, run, checkpoint, epoch_var, initial_epoch, echo, ada)
     _print_summary(echo, config, run, data, source, gan.generator, gan.discriminator, initial_epoch, resolved)
-    echo(f"augment      ADA {ada_reason}")
+    echo(f"augment      {_mirror_summary(config)}; ADA {ada_reason}")
     if cbs.memorisation is not None:
         echo(f"memorisation {cbs.memorisation.describe()}")
     earlier = run.sessions()
@@ -305,7 +305,7 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
     nonfinite = cb.StopOnNonFinite(data.steps_per_epoch)
     history = cb.HistoryCSV(run.history, data.steps_per_epoch * data.batch_size, initial_epoch)
     stop = cb.StopOnSignal(echo)
-    memorisation = _memorisation_callback(config, data)
+    memorisation = memorisation_callback(config, data)
     every = [
         nonfinite,
         # Before the grid, the evaluation and the checkpoint: they all see the EMA generator's standing statistics.
@@ -482,7 +482,15 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
         echo(line)
 
 
-def _memorisation_callback(config: Config, data):
+def _mirror_summary(config: Config) -> str:
+    from homogan.data import pipeline
+
+    if config.data.mirror is not None:
+        return f"mirror {'on' if config.data.mirror else 'off'} (data.mirror)"
+    return "mirror on (faces)" if pipeline.mirrored(config) else "mirror off (not assumed for this data; data.mirror)"
+
+
+def memorisation_callback(config: Config, data):
     """The Memorisation callback when ``logging.memorisation_images`` > 0 and ``data.limit`` leaves real images out
     of training to score (:func:`homogan.data.sources.unseen_source`), with those images and as many training
     images decoded once here; else None."""

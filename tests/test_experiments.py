@@ -119,3 +119,19 @@ def test_report_lays_experiments_side_by_side(tiny_config, tmp_path, monkeypatch
     md = out.with_suffix(".md").read_text()
     assert "| **what changed** |" in md and all((out.parent / m).is_file() for m in re.findall(r"\]\(([^)]+)\)", md))
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_a_key_added_later_trains_old_experiments_and_runs_as_they_did():
+    """``data.mirror`` (on for faces by default) came after these experiments were frozen: their configs lack it,
+    so they re-run without mirroring, as they trained; a hand-written config gets the new default, an
+    experiment frozen now keeps what it says, and ``--set`` still wins."""
+    from homogan.config import LATER_KEYS, from_dict, load_config
+    from homogan.freeze import load_frozen
+
+    old = ROOT / "experiments" / "CelebaBeta03"
+    assert "mirror" not in json.loads((old / "config.json").read_text())["data"] and LATER_KEYS["data.mirror"] is False
+    assert load_frozen(old).data.mirror is False
+    assert load_config(old / "config.json", ["data.mirror=true"], written_out=True).data.mirror is True
+    assert load_config(ROOT / "config.json").data.mirror is None  # hand-written: the new default
+    assert load_config(old / "config.json").data.mirror is None  # not told it is written out: read as given
+    assert from_dict(load_config(ROOT / "config.json").to_dict(), written_out=True).data.mirror is None

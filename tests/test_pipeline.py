@@ -111,3 +111,30 @@ def test_epoch_order_ignores_the_process_global_seed(tiny_config, global_seed):
             np.testing.assert_array_equal(a[0], b[0])
     finally:
         tf.random.set_seed(None)
+
+
+def test_faces_are_mirrored_half_the_time_afresh_each_epoch_and_a_resume_draws_the_same(tiny_config, tmp_path):
+    """``data.mirror`` (null = on for faces): every image is itself or its mirror image, about half are mirrored,
+    the draws differ between epochs, and batches skipped by a mid-epoch resume do not shift the later draws."""
+    from homogan.data import pipeline
+
+    sets = ("training.epochs=2", "training.steps_per_epoch=8")
+    config, plain = tiny_config(*sets), tiny_config(*sets, "data.mirror=false")
+    assert pipeline.mirrored(config) and not pipeline.mirrored(plain)
+    data = sources.training_data(config, sources.open_source(config))
+    mirrored, straight = epochs_of(config, data), epochs_of(plain, data)
+    flips = [[not np.array_equal(a, b) for a, b in zip(m[0], s[0])] for m, s in zip(mirrored, straight)]
+    for m, s, f in zip(mirrored, straight, flips):
+        np.testing.assert_array_equal(m[0], np.where(np.array(f)[:, None, None, None], s[0][:, :, ::-1], s[0]))
+        np.testing.assert_array_equal(m[1], s[1])
+    share = np.mean(flips)
+    assert 0.3 < share < 0.7, share
+    assert flips[:8] != flips[8:]  # another draw in the next epoch
+    skipped = [x.numpy() for x, _ in pipeline.make_dataset(config, data, 1).skip(3)]
+    for a, b in zip(skipped, mirrored[11:]):
+        np.testing.assert_array_equal(a, b[0])
+    folder = tmp_path / "folder" / "a"
+    folder.mkdir(parents=True)
+    for i in range(4):
+        Image.new("RGB", (8, 8), 40 * i).save(folder / f"{i}.png")
+    assert not pipeline.mirrored(tiny_config("data.source=folder", f"data.root={folder.parent}", "data.attributes=[]"))

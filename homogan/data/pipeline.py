@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from homogan.config import Config
+from homogan.config import Config, mirror_symmetric
 from homogan.data import decode, prepared
 from homogan.data.records import Source, TrainingData
 
@@ -46,6 +46,17 @@ def pinned_shuffle(ds: tf.data.Dataset, buffer: int, seed) -> tf.data.Dataset:
     return ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=False)
 
 
+def mirrored(config: Config) -> bool:
+    """Whether training mirrors images (``data.mirror``; null = on for data that keep their meaning mirrored)."""
+    return mirror_symmetric(config) if config.data.mirror is None else config.data.mirror
+
+
+def mirror_half(images, seed):
+    """Each image of the batch ``images`` mirrored left-right with probability 1/2, from the stateless ``seed``."""
+    flip = tf.random.stateless_uniform((tf.shape(images)[0], 1, 1, 1), tf.cast(seed, tf.int64)) < 0.5
+    return tf.where(flip, tf.reverse(images, axis=[2]), images)
+
+
 def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, final_epoch: int | None = None
                  ) -> tf.data.Dataset:
     """Batches of (images uint8 [0, 255], labels float32 {0, 1}) for epochs initial_epoch..final_epoch-1
@@ -54,12 +65,17 @@ def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, fin
     base = decoded_images(config, data.source)
     buffer = min(config.data.shuffle_buffer, data.num_images)
     seed = config.experiment.seed
+    mirror = mirrored(config)
 
     def epoch(e):
         shuffled = pinned_shuffle(base, buffer, e * 1_000_003 + seed)  # the order is (seed, epoch) only
         # repeat(): an image the decoder dropped must not cut the epoch a batch short (Keras would end
         # training on "ran out of data"); without drops the batches are exactly those of one pass.
-        return shuffled.repeat().batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
+        batches = shuffled.repeat().batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
+        if mirror:  # drawn from (seed, epoch, batch): a resume that skips batches draws what it would have
+            batches = batches.enumerate().map(lambda i, xy: (mirror_half(xy[0], (seed * 1_000_003 + e, i)), xy[1]),
+                                              num_parallel_calls=AUTOTUNE, deterministic=True)
+        return batches
 
     epochs = tf.data.Dataset.range(initial_epoch, config.training.epochs if final_epoch is None else final_epoch)
     return epochs.flat_map(epoch).prefetch(AUTOTUNE)
