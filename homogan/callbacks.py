@@ -205,8 +205,9 @@ class Memorisation(keras.callbacks.Callback):
     accuracy near 1 says D wins, not why; a D that calls its training images real and unseen ones fake has
     memorised them — the measurement Karras et al. (2020) use to show the small-data failure.
 
-    D and G are called as in the train step (training mode, batches of the per-replica ``batch_size``, so
-    batch norm sees batches like those it trains on), on the same images and latents every epoch; every
+    D and G are called as in the train step (training mode, batches of ``batch_size``, so batch norm sees
+    batches like those it trains on — under several replicas the whole global batch at once, where each
+    replica trains on its share), on the same images and latents every epoch; every
     non-trainable variable the calls move (batch-norm moving statistics, noise and dropout seed states, a
     power iteration's vector) is put back, so a measured run trains exactly as an unmeasured one."""
 
