@@ -280,7 +280,7 @@ class OverfitWarning(keras.callbacks.Callback):
             measured = f", r_t {float(logs['ada_rt']):.2f}" if "ada_rt" in logs else ""
             if "d_acc_unseen" in logs:  # measured on images it never trains on (Memorisation): say so
                 measured += (f"; it calls {float(logs['d_acc_seen']):.0%} of its training images real and "
-                       f"{float(logs['d_acc_unseen']):.0%} of unseen ones, r_v {float(logs['ada_rv']):.2f}")
+                             f"{float(logs['d_acc_unseen']):.0%} of unseen ones, r_v {float(logs['ada_rv']):.2f}")
             helps = ("a lower training.ada_target or a smaller training.ada_speed_images" if self.ada_active else
                      "training.ada_target (ADA, 0.6 in the paper)")
             self.echo(f"warning: the discriminator has overfit — its accuracy is ≥ 0.99 on real and on fake images "

@@ -497,7 +497,8 @@ def memorisation_callback(config: Config, data):
     count = config.logging.memorisation_images
     batch = config.training.batch_size
     unseen = sources.unseen_source(config, data.source, count) if count else None
-    if unseen is None or min(unseen.count, data.num_images) < batch:
+    n = min(unseen.count, data.num_images) if unseen is not None else 0  # unseen_source returns at most `count`
+    if n < batch:
         return None
     from homogan import callbacks as cb
     from homogan.data import pipeline
@@ -506,7 +507,6 @@ def memorisation_callback(config: Config, data):
         images, labels = zip(*pipeline.decoded_images(config, source).as_numpy_iterator())
         return np.stack(images), np.stack(labels).astype(np.float32)
 
-    n = min(count, unseen.count, data.num_images)
     seen = sources.Source(n, data.source.label_names, [], data.source.paths[:n], data.source.labels[:n])
     return cb.Memorisation(decoded(seen), decoded(unseen), batch, config.model.latent_dim, config.experiment.seed)
 
