@@ -117,6 +117,10 @@ class GeneratorConfig:
                                     choices=SPECTRAL_NORM_VARIANTS)
     extra_convs: int = _f(0, "Stride-1 3x3 convolutions after every hidden upsampling block (more depth).",
                           min=0, max=4)
+    conditioning: str = _f("concat", "How labels enter G: concatenated to z only; or conditional_bn: also as the "
+                           "gain and bias of every batch norm (de Vries et al. 2017; Miyato & Koyama 2018's and "
+                           "BigGAN's generator). conditional_bn needs labels and batch_norm.",
+                           choices=("concat", "conditional_bn"))
 
 
 @dataclass(frozen=True)
@@ -590,6 +594,14 @@ def _check_semantics(c: Config) -> None:
     if not t.ada_ops or len(set(t.ada_ops)) != len(t.ada_ops):
         raise ConfigError(f"training.ada_ops: {json.dumps(t.ada_ops)} is not allowed; allowed: a non-empty list of "
                           f"{', '.join(json.dumps(g) for g in ADA_OPS)}, each once")
+    g = c.model.generator
+    if g.conditioning == "conditional_bn" and not g.batch_norm:
+        raise ConfigError("model.generator.conditioning: \"conditional_bn\" needs model.generator.batch_norm "
+                          "true but it is false; allowed without batch norm: \"concat\"")
+    if g.conditioning != "concat" and not d.attributes and not d.class_conditional:
+        raise ConfigError(f"model.generator.conditioning: {json.dumps(g.conditioning)} needs labels (data.attributes "
+                          f"or data.class_conditional) but the config is unconditional; allowed without labels: "
+                          f"\"concat\"")
     conditioning = c.model.discriminator.conditioning
     if conditioning != "concat" and not d.attributes and not d.class_conditional:
         raise ConfigError(f"model.discriminator.conditioning: {json.dumps(conditioning)} needs labels (data.attributes "

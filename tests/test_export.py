@@ -25,6 +25,8 @@ def conditional_run(tmp_path_factory, synthetic_root):
                                 "model.latent_dim=16", "model.generator.width=8", "model.discriminator.width=8",
                                 "training.batch_size=8", "training.epochs=1", "training.steps_per_epoch=2",
                                 'data.attributes=["Eyeglasses","Bald"]', "training.ema_decay=0.9",
+                                # labels also in every batch norm: the export of the conditioning layer is checked
+                                "model.generator.conditioning=conditional_bn",
                                 f"experiment.output_dir={out}", "logging.progress=none", "logging.tensorboard=false"])
     return train(config, echo=lambda *a, **k: None).run.path
 

@@ -208,6 +208,62 @@ def test_fused_batch_norm_runs_in_bfloat16_with_float32_statistics():
     np.testing.assert_allclose(np.asarray(tf.cast(y, tf.float32)), np.asarray(reference), atol=0.05)
 
 
+def test_conditional_batch_norm_is_batch_norm_with_a_gain_and_bias_per_label():
+    """x̂ · (γ₀ + W_γ y) + (β₀ + W_β y), x̂ normalised with the batch's biased moments and Keras's epsilon
+    (as de Vries et al. 2017 and Miyato & Koyama 2018's categorical conditional BN for one-hot y); a fresh
+    layer is plain batch norm whatever the labels; the labels get a gradient path through W."""
+    import tensorflow as tf
+
+    from homogan.models.blocks import ConditionalBatchNormalization
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(1.0, 2.0, (6, 4, 4, 5)).astype("float32")
+    y = np.eye(3, dtype="float32")[[0, 1, 2, 0, 1, 2]]
+    layer = ConditionalBatchNormalization(5)
+    fresh = np.asarray(layer(x, y, training=True))
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    normalised = (x - mean) / np.sqrt(var + 1e-3)
+    np.testing.assert_allclose(fresh, normalised, atol=1e-4)
+
+    wg, g0, wb, b0 = (rng.normal(size=shape).astype("float32") for shape in ((3, 5), (5,), (3, 5), (5,)))
+    layer.gain.set_weights([wg, g0])
+    layer.bias.set_weights([wb, b0])
+    with tf.GradientTape() as tape:
+        out = layer(x, y, training=True)
+        loss = tf.reduce_sum(out * x)
+    expected = normalised * (y @ wg + g0)[:, None, None, :] + (y @ wb + b0)[:, None, None, :]
+    np.testing.assert_allclose(np.asarray(out), expected, atol=1e-4)
+    grads = tape.gradient(loss, [layer.gain.kernel, layer.bias.kernel])
+    assert all(float(tf.reduce_max(tf.abs(g))) > 0 for g in grads)
+    # Moving statistics are the shared batch norm's, updated as plain batch norm's: two training calls, momentum 0.9.
+    np.testing.assert_allclose(np.asarray(layer.norm.moving_mean), (1 - 0.9 ** 2) * mean, rtol=1e-4)
+
+
+def test_conditional_bn_generator_round_trips_and_uses_labels_in_every_block():
+    from homogan.models.blocks import ConditionalBatchNormalization
+    from homogan.models.inference import batch_norm_layers
+
+    g = Generator(32, 3, 8, 3, width=4, conditioning="conditional_bn")
+    g.build_from_config(g.get_build_config())
+    cbn = [layer for layer in g.blocks if isinstance(layer, ConditionalBatchNormalization)]
+    assert len(cbn) == 3 and not any(isinstance(layer, keras.layers.BatchNormalization) for layer in g.blocks)
+    assert len(batch_norm_layers(g)) == 3  # the EMA generator's standing statistics find them
+    z = np.random.default_rng(1).normal(size=(2, 8)).astype("float32")
+    y0, y1 = np.zeros((2, 3), "float32"), np.eye(3, dtype="float32")[[0, 1]]
+    for layer in cbn[1:]:  # labels reach a block past the stem only through its own gain and bias
+        layer.bias.kernel.assign(np.ones(layer.bias.kernel.shape, "float32"))
+    g.blocks[0].kernel.assign(np.zeros(g.blocks[0].kernel.shape, "float32"))  # the stem ignores z and labels
+    assert np.abs(np.asarray(g(z, y0)) - np.asarray(g(z, y1))).max() > 1e-4
+    clone = Generator.from_config(g.get_config())
+    clone.build_from_config(g.get_build_config())
+    clone.set_weights(g.get_weights())
+    np.testing.assert_allclose(np.asarray(clone(z, y1)), np.asarray(g(z, y1)), atol=1e-6)
+    with pytest.raises(ValueError, match="needs labels and batch norm"):
+        Generator(32, 3, 8, 0, conditioning="conditional_bn")
+    with pytest.raises(ValueError, match="needs labels and batch norm"):
+        Generator(32, 3, 8, 2, batch_norm=False, conditioning="conditional_bn")
+
+
 def test_models_use_the_fused_batch_norm():
     from homogan.models.blocks import BatchNormalization
 

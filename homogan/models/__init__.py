@@ -20,6 +20,9 @@ def build_models(config, num_labels: int) -> tuple[Generator, Discriminator]:
     if conditioning != "concat" and num_labels == 0:
         raise ConfigError(f"model.discriminator.conditioning: {conditioning!r} needs labels but the data "
                           f"{d.source} {d.root} has none; allowed without labels: \"concat\"")
+    if m.generator.conditioning != "concat" and num_labels == 0:
+        raise ConfigError(f"model.generator.conditioning: {m.generator.conditioning!r} needs labels but the data "
+                          f"{d.source} {d.root} has none; allowed without labels: \"concat\"")
     g = Generator(d.image_size, d.channels, m.latent_dim, num_labels, name="generator",
                   **dataclasses.asdict(m.generator))
     disc = Discriminator(d.image_size, d.channels, num_labels, name="discriminator",

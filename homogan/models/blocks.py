@@ -72,6 +72,49 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="homogan")
+class ConditionalBatchNormalization(keras.layers.Layer):
+    """Batch normalisation whose gain and bias depend on the labels: ``x̂ · γ(y) + β(y)`` with
+    ``γ(y) = γ₀ + W_γ y`` and ``β(y) = β₀ + W_β y`` (de Vries et al. 2017; Miyato & Koyama 2018's
+    generator, BigGAN's). With one-hot y each class has its own gain and bias; with attribute vectors
+    each attribute adds its own shift. W starts at zero and γ₀, β₀ at 1, 0, so a fresh layer is plain
+    batch normalisation and labels only enter once training finds them useful.
+
+    Why: concatenated to z, the labels reach G's first layer only, and every later block must carry them
+    through its activations; here they act on every block's features directly — the conditioning that
+    class-conditional GANs with a projection discriminator were built with. The statistics are the
+    shared ones of :class:`BatchNormalization` (its fused kernel), so the EMA generator's standing
+    statistics and inference work as for plain batch norm.
+    """
+
+    def __init__(self, channels: int, momentum: float = 0.9, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.momentum = channels, momentum
+        self.norm = BatchNormalization(momentum=momentum, center=False, scale=False, dtype=self.dtype_policy)
+        self.gain = keras.layers.Dense(channels, kernel_initializer="zeros", bias_initializer="ones",
+                                       dtype=self.dtype_policy, name="gain")
+        self.bias = keras.layers.Dense(channels, kernel_initializer="zeros", bias_initializer="zeros",
+                                       dtype=self.dtype_policy, name="bias")
+
+    def build(self, inputs_shape, labels_shape):
+        self.norm.build(inputs_shape)
+        self.gain.build(labels_shape)
+        self.bias.build(labels_shape)
+
+    def call(self, inputs, labels, training=False):
+        x = self.norm(inputs, training=training)
+        labels = keras.ops.cast(labels, x.dtype)
+        gain = keras.ops.reshape(self.gain(labels), (-1, 1, 1, self.channels))
+        bias = keras.ops.reshape(self.bias(labels), (-1, 1, 1, self.channels))
+        return x * gain + bias
+
+    def compute_output_shape(self, inputs_shape, labels_shape):
+        return inputs_shape
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels, "momentum": self.momentum}
+
+
 class _ReplicaRandomLayer(keras.layers.Layer):
     """A weightless layer that perturbs its input in training (``perturb``, drawing from a
     :class:`~homogan.seeds.ReplicaSeedGenerator`) and is the identity at inference.

@@ -6,8 +6,11 @@ import functools
 
 import keras
 
-from homogan.models.blocks import (BatchNormalization, GaussianNoise, activation as make_activation, maybe_spectral,
-                                   num_blocks)
+from homogan.models.blocks import (BatchNormalization, ConditionalBatchNormalization, GaussianNoise,
+                                   activation as make_activation, maybe_spectral, num_blocks)
+
+#: How labels enter G: concatenated to z only, or also as every batch norm's gain and bias.
+CONDITIONING = ("concat", "conditional_bn")
 
 
 @keras.saving.register_keras_serializable(package="homogan")
@@ -15,7 +18,9 @@ class Generator(keras.Model):
     """Maps a latent vector and a conditioning vector to an image in [-1, 1].
 
     Conditioning is by concatenation: ``[z, labels]`` feeds the stem, so an unconditional generator
-    is simply ``num_labels=0`` (the concatenation is then a no-op). Widths halve per block from
+    is simply ``num_labels=0`` (the concatenation is then a no-op). With ``conditioning="conditional_bn"``
+    the labels also set every batch norm's gain and bias
+    (:class:`~homogan.models.blocks.ConditionalBatchNormalization`). Widths halve per block from
     ``width * 2**(blocks-1)`` (capped at ``max_width``) down to ``width``; the number of blocks
     follows ``image_size`` (64 px: 4x4×512 → 8x8×256 → 16x16×128 → 32x32×64 → 64x64×3, Radford et al.).
 
@@ -36,14 +41,22 @@ class Generator(keras.Model):
         spectral_norm_variant: "reparameterized" (Miyato et al.; default) or "keras" (Keras 3's wrapper).
         extra_convs: int, stride-1 3x3 convolutions added after every hidden upsampling block
             (more depth at the same resolution).
+        conditioning: "concat" or "conditional_bn" (needs labels and ``batch_norm``).
     """
 
     def __init__(self, image_size: int, channels: int, latent_dim: int, num_labels: int = 0, *,
                  width: int = 64, max_width: int = 512, stem: str = "dense", upsample: str = "conv_transpose",
                  kernel_size: int = 4, batch_norm: bool = True, activation: str = "relu",
                  leaky_alpha: float = 0.2, noise_stddev: float = 0.0, spectral_norm: bool = False,
-                 extra_convs: int = 0, spectral_norm_variant: str = "reparameterized", **kwargs):
+                 extra_convs: int = 0, spectral_norm_variant: str = "reparameterized", conditioning: str = "concat",
+                 **kwargs):
         super().__init__(**kwargs)
+        if conditioning not in CONDITIONING:
+            raise ValueError(f"`conditioning` should be one of {', '.join(CONDITIONING)}. "
+                             f"Received: `conditioning={conditioning!r}`")
+        if conditioning == "conditional_bn" and (num_labels == 0 or not batch_norm):
+            raise ValueError(f"`conditioning='conditional_bn'` needs labels and batch norm. "
+                             f"Received: `num_labels={num_labels}`, `batch_norm={batch_norm}`")
         if stem not in ("dense", "conv_transpose"):
             raise ValueError(f"`stem` should be 'dense' or 'conv_transpose'. Received: `stem={stem!r}`")
         if upsample not in ("conv_transpose", "upsample_conv"):
@@ -52,15 +65,17 @@ class Generator(keras.Model):
                             width=width, max_width=max_width, stem=stem, upsample=upsample, kernel_size=kernel_size,
                             batch_norm=batch_norm, activation=activation, leaky_alpha=leaky_alpha,
                             noise_stddev=noise_stddev, spectral_norm=spectral_norm, extra_convs=extra_convs,
-                            spectral_norm_variant=spectral_norm_variant)
+                            spectral_norm_variant=spectral_norm_variant, conditioning=conditioning)
         self.latent_dim, self.num_labels = latent_dim, num_labels
         n = num_blocks(image_size)
         widths = [min(width * 2 ** (n - 1 - i), max_width) for i in range(n)]
         sn = functools.partial(maybe_spectral, spectral_norm=spectral_norm, variant=spectral_norm_variant)
         layers: list[keras.layers.Layer] = []
 
-        def norm_act():
-            if batch_norm:
+        def norm_act(filters):
+            if batch_norm and conditioning == "conditional_bn":
+                layers.append(ConditionalBatchNormalization(filters, momentum=0.9))
+            elif batch_norm:
                 layers.append(BatchNormalization(momentum=0.9))
             layers.append(make_activation(activation, leaky_alpha))
 
@@ -70,13 +85,13 @@ class Generator(keras.Model):
         else:
             layers += [keras.layers.Reshape((1, 1, latent_dim + num_labels)),
                        sn(keras.layers.Conv2DTranspose(widths[0], 4, padding="valid", use_bias=not batch_norm))]
-        norm_act()
+        norm_act(widths[0])
         for filters in widths[1:]:
             layers += self._upsample(upsample, filters, kernel_size, use_bias=not batch_norm, sn=sn)
-            norm_act()
+            norm_act(filters)
             for _ in range(extra_convs):
                 layers.append(sn(keras.layers.Conv2D(filters, 3, padding="same", use_bias=not batch_norm)))
-                norm_act()
+                norm_act(filters)
             if noise_stddev > 0:
                 layers.append(GaussianNoise(noise_stddev))
         layers += self._upsample(upsample, channels, kernel_size, use_bias=True, sn=sn)
@@ -95,7 +110,10 @@ class Generator(keras.Model):
     def call(self, z, labels, training=False):
         x = keras.ops.concatenate([z, keras.ops.cast(labels, z.dtype)], axis=-1)
         for layer in self.blocks:
-            x = layer(x, training=training)
+            if isinstance(layer, ConditionalBatchNormalization):
+                x = layer(x, labels, training=training)
+            else:
+                x = layer(x, training=training)
         return x
 
     def get_config(self):
