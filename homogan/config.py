@@ -32,6 +32,9 @@ AUGMENT_POLICIES = ("color", "translation", "cutout")
 #: saturation, contrast.
 ADA_OPS = ("blit", "color")
 SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
+#: How labels enter G (model.generator.conditioning): concatenated to z only, or also as every batch
+#: norm's gain and bias.
+GENERATOR_CONDITIONING = ("concat", "conditional_bn")
 #: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
 #: (and dropped); any other value is refused with a pointer to the replacement.
@@ -120,7 +123,7 @@ class GeneratorConfig:
     conditioning: str = _f("concat", "How labels enter G: concatenated to z only; or conditional_bn: also as the "
                            "gain and bias of every batch norm (de Vries et al. 2017; Miyato & Koyama 2018's and "
                            "BigGAN's generator). conditional_bn needs labels and batch_norm.",
-                           choices=("concat", "conditional_bn"))
+                           choices=GENERATOR_CONDITIONING)
 
 
 @dataclass(frozen=True)
@@ -598,15 +601,11 @@ def _check_semantics(c: Config) -> None:
     if g.conditioning == "conditional_bn" and not g.batch_norm:
         raise ConfigError("model.generator.conditioning: \"conditional_bn\" needs model.generator.batch_norm "
                           "true but it is false; allowed without batch norm: \"concat\"")
-    if g.conditioning != "concat" and not d.attributes and not d.class_conditional:
-        raise ConfigError(f"model.generator.conditioning: {json.dumps(g.conditioning)} needs labels (data.attributes "
-                          f"or data.class_conditional) but the config is unconditional; allowed without labels: "
-                          f"\"concat\"")
-    conditioning = c.model.discriminator.conditioning
-    if conditioning != "concat" and not d.attributes and not d.class_conditional:
-        raise ConfigError(f"model.discriminator.conditioning: {json.dumps(conditioning)} needs labels (data.attributes "
-                          f"or data.class_conditional) but the config is unconditional; allowed without labels: "
-                          f"\"concat\"")
+    for key, conditioning in (("generator", g.conditioning), ("discriminator", c.model.discriminator.conditioning)):
+        if conditioning != "concat" and not d.attributes and not d.class_conditional:
+            raise ConfigError(f"model.{key}.conditioning: {json.dumps(conditioning)} needs labels (data.attributes "
+                              f"or data.class_conditional) but the config is unconditional; allowed without labels: "
+                              f"\"concat\"")
     if t.instance_noise_anneal_steps > 0 and t.instance_noise_stddev == 0:
         raise ConfigError(f"training.instance_noise_anneal_steps: {t.instance_noise_anneal_steps} anneals nothing "
                           f"because training.instance_noise_stddev is 0; allowed with no noise: 0")

@@ -16,13 +16,10 @@ def build_models(config, num_labels: int) -> tuple[Generator, Discriminator]:
     folder is read), so the one conditioning rule the config validator cannot check is checked here.
     """
     d, m = config.data, config.model
-    conditioning = m.discriminator.conditioning
-    if conditioning != "concat" and num_labels == 0:
-        raise ConfigError(f"model.discriminator.conditioning: {conditioning!r} needs labels but the data "
-                          f"{d.source} {d.root} has none; allowed without labels: \"concat\"")
-    if m.generator.conditioning != "concat" and num_labels == 0:
-        raise ConfigError(f"model.generator.conditioning: {m.generator.conditioning!r} needs labels but the data "
-                          f"{d.source} {d.root} has none; allowed without labels: \"concat\"")
+    for key, conditioning in (("generator", m.generator.conditioning), ("discriminator", m.discriminator.conditioning)):
+        if conditioning != "concat" and num_labels == 0:
+            raise ConfigError(f"model.{key}.conditioning: {conditioning!r} needs labels but the data "
+                              f"{d.source} {d.root} has none; allowed without labels: \"concat\"")
     g = Generator(d.image_size, d.channels, m.latent_dim, num_labels, name="generator",
                   **dataclasses.asdict(m.generator))
     disc = Discriminator(d.image_size, d.channels, num_labels, name="discriminator",

@@ -6,11 +6,9 @@ import functools
 
 import keras
 
+from homogan.config import GENERATOR_CONDITIONING as CONDITIONING
 from homogan.models.blocks import (BatchNormalization, ConditionalBatchNormalization, GaussianNoise,
                                    activation as make_activation, maybe_spectral, num_blocks)
-
-#: How labels enter G: concatenated to z only, or also as every batch norm's gain and bias.
-CONDITIONING = ("concat", "conditional_bn")
 
 
 @keras.saving.register_keras_serializable(package="homogan")
