@@ -71,7 +71,7 @@ class Generator(keras.Model):
         layers: list[keras.layers.Layer] = []
 
         def norm_act(filters):
-            if batch_norm and conditioning == "conditional_bn":
+            if conditioning == "conditional_bn":  # refused above without batch norm
                 layers.append(ConditionalBatchNormalization(filters, momentum=0.9))
             elif batch_norm:
                 layers.append(BatchNormalization(momentum=0.9))
