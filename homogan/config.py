@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.errors import ConfigError
 from homogan.precision import AUTO as AUTO_PRECISION, PRECISIONS
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from homogan.config import CREDENTIAL_WORDS, Config, describe, diff, from_dict, load_config, parse_override
-from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.errors import ConfigError
 from tests.conftest import ROOT
 

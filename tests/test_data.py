@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from homogan.data import celeba, folders, selection
-from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.errors import DataError
 
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from homogan.data import synthetic
-from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES, CELEBA_IMAGE_HEIGHT, CELEBA_IMAGE_WIDTH
+from homogan.celeba_attributes import CELEBA_ATTRIBUTES, CELEBA_IMAGE_HEIGHT, CELEBA_IMAGE_WIDTH
 from homogan.data.synthetic import dataset_dir, generate, render_face, sample_attributes
 from homogan.errors import DataError, UserError
 

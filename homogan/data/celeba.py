@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.errors import DataError
 
 PARTITIONS = {"train": 0, "valid": 1, "test": 2}

@@ -47,7 +47,7 @@ from types import SimpleNamespace
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES, CELEBA_IMAGE_HEIGHT, CELEBA_IMAGE_WIDTH
+from homogan.celeba_attributes import CELEBA_ATTRIBUTES, CELEBA_IMAGE_HEIGHT, CELEBA_IMAGE_WIDTH
 from homogan.errors import DataError, UserError
 
 SYNTHETIC_VERSION: int = 1

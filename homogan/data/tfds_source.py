@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from homogan.config import Config
-from homogan.data.celeba_attributes import CELEBA_ATTRIBUTES
+from homogan.celeba_attributes import CELEBA_ATTRIBUTES
 from homogan.data.labels import MNIST_CLASSES
 from homogan.data.records import Source
 from homogan.errors import DataError

@@ -1,4 +1,5 @@
-"""The 40 CelebA attribute names, in the column order of ``list_attr_celeba.txt``."""
+"""The 40 CelebA attribute names, in the column order of ``list_attr_celeba.txt`` (a leaf: the config
+validates attribute names against them and every data source reads them, so they live below both)."""
 
 CELEBA_ATTRIBUTES: tuple[str, ...] = (
     "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
