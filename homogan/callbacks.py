@@ -262,11 +262,12 @@ class Memorisation(keras.callbacks.Callback):
 class OverfitWarning(keras.callbacks.Callback):
     """One warning line when D's accuracy stays ≥ 0.99 on real *and* on fake images for ``patience`` epochs in
     a row: the textbook small-data failure (Karras et al. 2020) — D has memorised the training set, and G's
-    loss rises while its samples stop improving. Nothing in a run said so before."""
+    loss rises while its samples stop improving. Nothing in a run said so before. The keys it names fit the
+    run: ADA's when ADA runs, spectral norm in D only where D has none (``spectral_norm``)."""
 
-    def __init__(self, echo=print, patience: int = 3, ada_active: bool = False):
+    def __init__(self, echo=print, patience: int = 3, ada_active: bool = False, spectral_norm: bool = False):
         super().__init__()
-        self.echo, self.patience, self.ada_active = echo, patience, ada_active
+        self.echo, self.patience, self.ada_active, self.spectral_norm = echo, patience, ada_active, spectral_norm
         self.streak, self.warned = 0, False
 
     def on_epoch_end(self, epoch, logs=None):
@@ -283,6 +284,9 @@ class OverfitWarning(keras.callbacks.Callback):
                              f"{float(logs['d_acc_unseen']):.0%} of unseen ones, r_v {float(logs['ada_rv']):.2f}")
             helps = ("a lower training.ada_target or a smaller training.ada_speed_images" if self.ada_active else
                      "training.ada_target (ADA, 0.6 in the paper)")
+            if not self.spectral_norm:  # measured: D's accuracy stays near 0.8 with it (README "Small data")
+                helps = ("model.discriminator.spectral_norm=true with model.discriminator.normalization=none "
+                         f"(Miyato et al. 2018), {helps}")
             self.echo(f"warning: the discriminator has overfit — its accuracy is ≥ 0.99 on real and on fake images "
                       f"for {self.streak} epochs (epoch {epoch + 1}{measured}); it memorises the training set. What helps: "
                       f"{helps}, training.augment (DiffAugment), model.discriminator.dropout, or more images — compare FID "

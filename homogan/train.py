@@ -315,7 +315,7 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
         *_evaluation_callbacks(config, data, run, checkpoint, epoch_var, echo),  # before HistoryCSV: see there
         *([memorisation] if memorisation is not None else []),  # before HistoryCSV, which writes the row from the same logs
         history,
-        cb.OverfitWarning(echo, ada_active=ada),
+        cb.OverfitWarning(echo, ada_active=ada, spectral_norm=config.model.discriminator.spectral_norm),
         cb.HistoryPlots(run.history, run.path),
         cb.SampleGrid(run.samples, z, labels, rows, lg.sample_columns, captions, lg.samples_every_epochs, t.epochs,
                       run.tensorboard / "samples" if lg.tensorboard else None),

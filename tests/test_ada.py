@@ -191,6 +191,17 @@ def test_an_overfit_discriminator_gets_one_warning_line_naming_what_helps():
     for epoch, logs in enumerate([sure, sure, {"d_acc_real": 0.9, "d_acc_fake": 1.0}, sure, sure, sure, sure]):
         callback.on_epoch_end(epoch, logs)
     assert len(said) == 1 and "epoch 6" in said[0] and "r_t 0.98" in said[0] and "training.ada_target" in said[0]
+    assert "model.discriminator.spectral_norm=true" in said[0]
+
+
+def test_the_overfit_warning_names_spectral_norm_only_for_a_d_without_it():
+    from homogan.callbacks import OverfitWarning
+
+    said = []
+    callback = OverfitWarning(lambda *a, **k: said.append(a[0]), patience=1, spectral_norm=True)
+    callback.set_model(type("M", (), {"stop_training": False})())
+    callback.on_epoch_end(0, {"d_acc_real": 1.0, "d_acc_fake": 1.0})
+    assert len(said) == 1 and "spectral_norm" not in said[0] and "training.ada_target" in said[0]
 
 
 ADA_MIRRORED_SCRIPT = '''
