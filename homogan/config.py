@@ -35,6 +35,8 @@ SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
 #: How labels enter G (model.generator.conditioning): concatenated to z only, or also as every batch
 #: norm's gain and bias.
 GENERATOR_CONDITIONING = ("concat", "conditional_bn")
+#: How labels enter D (model.discriminator.conditioning): label maps as input channels, projection, or ACGAN.
+DISCRIMINATOR_CONDITIONING = ("concat", "projection", "acgan")
 #: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
 #: (and dropped); any other value is refused with a pointer to the replacement.
@@ -143,7 +145,7 @@ class DiscriminatorConfig:
     conditioning: str = _f("concat", "How labels enter D: label maps as extra input channels; projection "
                            "(Miyato & Koyama 2018: logit + <embed(y), features>); or acgan (Odena et al. 2017: "
                            "no label input, an auxiliary head predicts the labels). projection/acgan need labels.",
-                           choices=("concat", "projection", "acgan"))
+                           choices=DISCRIMINATOR_CONDITIONING)
 
 
 @dataclass(frozen=True)

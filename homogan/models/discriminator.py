@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import keras
 
+from homogan.config import DISCRIMINATOR_CONDITIONING as CONDITIONING
 from homogan.models.blocks import (BatchNormalization, Dropout, activation as make_activation, label_maps,
                                    maybe_spectral, num_blocks)
-
-CONDITIONING = ("concat", "projection", "acgan")
 
 
 @keras.saving.register_keras_serializable(package="homogan")
