@@ -8,6 +8,7 @@ no traceback, and nothing written.
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import sys
@@ -156,6 +157,9 @@ CASES = [
     Case("data-non-images", "files named .jpg that are not images",
          lambda c: c.train(root=_folder(c, {f"{i}.jpg": b"not an image" for i in range(20)}), source="folder"),
          ("data.root", "20 of 20", "not a JPEG")),
+    Case("data-palette-bmp", "a folder of palette BMPs, which TensorFlow would decode as grey noise",
+         lambda c: c.train(root=_folder(c, {f"{i}.bmp": _palette_bmp(i) for i in range(20)}), source="folder"),
+         ("data.root", "20 of 20", "palette BMP", "convert the 20", "PNG")),
     Case("data-truncated", "more than 1 % truncated JPEGs (a broken copy)",
          lambda c: c.train(root=_truncate_jpegs(c, 10), source="celeba"),
          ("data.root", "10 of", ".jpg: truncated JPEG", "1%")),
@@ -263,18 +267,76 @@ def test_bad_input_gets_one_line_exit_2_and_nothing_written(case, synthetic_root
 # The other side of the damaged-image rule: a few damaged files are skipped, counted and named.
 
 
+def _encoded(image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def _palette_bmp(seed: int = 0) -> bytes:
+    """An 8-bit BMP with a colour table, as many tools write small images."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    return _encoded(Image.fromarray(pixels).quantize(16), "BMP")
+
+
 def test_damaged_files_are_recognised_by_their_bytes(celeba_dir, tmp_path):
+    from PIL import Image
+
     from homogan.data import integrity
 
     whole = (celeba_dir / "img_align_celeba" / "000001.jpg").read_bytes()
+    grey = np.random.default_rng(0).integers(0, 256, (8, 8), dtype=np.uint8)
+    webp = _encoded(Image.fromarray(np.dstack([grey] * 3)), "WEBP", lossless=True)
     cases = {"ok.jpg": (whole, None), "padded.jpg": (whole + b"\0" * 10, None),
              "half.jpg": (whole[: len(whole) // 2], "truncated JPEG"), "cut2.jpg": (whole[:-2], "truncated JPEG"),
-             "empty.jpg": (b"", "empty file"), "text.jpg": (b"hello", "not a JPEG")}
+             "empty.jpg": (b"", "empty file"), "text.jpg": (b"hello", "not a JPEG"),
+             # TensorFlow's BMP decoder: 24/32-bit and grey-ramp 8-bit are right; 1-bit fails; a palette is ignored
+             "rgb.bmp": (_encoded(Image.fromarray(np.dstack([grey] * 3)), "BMP"), None),
+             "grey.bmp": (_encoded(Image.fromarray(grey), "BMP"), None),
+             "one-bit.bmp": (_encoded(Image.fromarray(grey > 127), "BMP"), "unsupported: 1-bit BMP"),
+             "palette.bmp": (_palette_bmp(), "unsupported: a palette BMP"),
+             "ok.webp": (webp, None), "cut.webp": (webp[:-10], "truncated WebP"),
+             "riff.webp": (b"RIFF\x04\0\0\0WAVE", "not a JPEG")}
     for name, (data, expected) in cases.items():
         (tmp_path / name).write_bytes(data)
         found = integrity.problem(str(tmp_path / name))
         assert (found is None) if expected is None else (expected in found), (name, found)
     assert "No such file" in integrity.problem(str(tmp_path / "missing.jpg"))
+
+
+def test_the_files_the_check_passes_decode_as_pillow_reads_them(tmp_path):
+    """The rule behind the BMP and WebP checks, against TensorFlow itself: every kind the check passes decodes
+    (homogan.data.decode) to the pixels Pillow reads; the palette BMP it refuses would decode to other pixels
+    (its indices as grey levels), the 1-bit BMP not at all. Fails if TensorFlow's decoders change either way."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from homogan.data import integrity
+    from homogan.data.decode import decode
+
+    rng = np.random.default_rng(1)
+    colour, grey = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    kinds = {"rgb.bmp": _encoded(Image.fromarray(colour), "BMP"), "rgba.bmp": _encoded(Image.fromarray(colour).convert("RGBA"), "BMP"),
+             "grey.bmp": _encoded(Image.fromarray(grey), "BMP"), "palette.png": _encoded(Image.fromarray(colour).quantize(16), "PNG"),
+             "grey16.png": _encoded(Image.fromarray(grey.astype(np.uint16) * 257), "PNG"),
+             "lossless.webp": _encoded(Image.fromarray(colour), "WEBP", lossless=True),
+             "palette.bmp": _encoded(Image.fromarray(colour).quantize(16), "BMP"),
+             "one-bit.bmp": _encoded(Image.fromarray(grey > 127), "BMP")}
+    for name, data in kinds.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        passed = integrity.problem(str(path)) is None
+        expected = (np.dstack([grey] * 3).astype(np.int32) if name == "grey16.png"  # Pillow clips 16 bits to 255
+                    else np.asarray(Image.open(path).convert("RGB"), np.int32))
+        try:
+            decoded = decode(tf.constant(data), is_path=False, crop=None, size=32, channels=3).numpy().astype(np.int32)
+        except tf.errors.InvalidArgumentError:
+            decoded = None
+        right = decoded is not None and np.abs(decoded - expected).max() <= 1
+        assert passed == right, (name, passed, None if decoded is None else np.abs(decoded - expected).max())
+    assert integrity.problem(str(tmp_path / "palette.bmp")).startswith(integrity.UNSUPPORTED)
 
 
 def test_a_few_damaged_jpegs_are_skipped_counted_and_training_runs(celeba_dir, tmp_path, tiny_config):

@@ -8,7 +8,7 @@ import numpy as np
 
 from homogan.errors import DataError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 
 
 def read_folder(root: str | Path, class_conditional: bool) -> tuple[list[str], np.ndarray, list[str], int]:

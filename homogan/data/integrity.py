@@ -2,8 +2,10 @@
 
 A truncated JPEG (an interrupted download or unzip), an empty file or a non-image under an image
 name makes TensorFlow's decoder fail in the middle of an epoch with a message that names no file.
-This check reads each selected file's first and last bytes (about 0.1 ms per file), so such files
-are skipped and counted *before* the run starts, with the first few named. When more than
+Two BMP kinds are worse: TensorFlow's BMP decoder fails on 1-, 4- and 16-bit files and reads an 8-bit
+file's palette indices as grey levels — a folder of palette BMPs would train, silently, on noise. This
+check reads each selected file's first and last bytes (and a BMP's colour table; about 0.1 ms per file),
+so such files are skipped and counted *before* the run starts, with the first few named. When more than
 ``MAX_DAMAGED_FRACTION`` of a selection is damaged the copy itself is broken, and it is a clear
 stop instead. Damage *inside* a file whose bytes look whole is rarer; the decoder drops such an
 image with a warning (see :func:`homogan.data.pipeline.decoded_images`).
@@ -22,7 +24,32 @@ MAX_DAMAGED_FRACTION = 0.01
 JPEG_TAIL = 64
 
 _SIGNATURES = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"GIF87a": "gif", b"GIF89a": "gif",
-               b"BM": "bmp"}
+               b"BM": "bmp", b"RIFF": "webp"}
+#: Start of the advice in a problem that is a format TensorFlow cannot decode, not damage.
+UNSUPPORTED = "unsupported"
+#: BMP bits per pixel TensorFlow's decoder reads (1, 3 or 4 channels of 8 bits).
+BMP_BITS = (8, 24, 32)
+
+
+def _bmp_problem(f, head: bytes) -> str | None:
+    """Why TensorFlow would not decode this BMP right (``f`` open, ``head`` its first 64 bytes), or None."""
+    if len(head) < 54:
+        return "truncated BMP (no header)"
+    header, bits, compression = (int.from_bytes(head[14:18], "little"), int.from_bytes(head[28:30], "little"),
+                                 int.from_bytes(head[30:34], "little"))
+    if header < 40:  # OS/2 BITMAPCOREHEADER: its fields sit elsewhere
+        return f"{UNSUPPORTED}: OS/2 BMP; convert it to PNG"
+    if bits not in BMP_BITS or compression not in (0, 3):  # 0 = BI_RGB, 3 = BI_BITFIELDS
+        return (f"{UNSUPPORTED}: {bits}-bit BMP{' (compressed)' if compression not in (0, 3) else ''}, TensorFlow "
+                f"decodes uncompressed 8-, 24- and 32-bit BMP; convert it to PNG")
+    if bits == 8:  # TensorFlow ignores the colour table: right only when it is the grey ramp
+        used = int.from_bytes(head[46:50], "little") or 256
+        f.seek(14 + header)
+        table = f.read(4 * used)
+        if table != b"".join(bytes((i, i, i, 0)) for i in range(used)):
+            return (f"{UNSUPPORTED}: a palette BMP (TensorFlow's decoder reads its colour indices as grey "
+                    f"levels); convert it to PNG")
+    return None
 
 
 def problem(path: str) -> str | None:
@@ -32,18 +59,24 @@ def problem(path: str) -> str | None:
         if size == 0:
             return "empty file"
         with open(path, "rb") as f:
-            head = f.read(8)
+            head = f.read(64)
+            kind = next((k for sig, k in _SIGNATURES.items() if head.startswith(sig)), None)
+            if kind == "webp" and head[8:12] != b"WEBP":
+                kind = None
+            if kind == "bmp":
+                return _bmp_problem(f, head)
             f.seek(max(0, size - JPEG_TAIL))
             tail = f.read()
     except OSError as e:
         return e.strerror or "unreadable"
-    kind = next((k for sig, k in _SIGNATURES.items() if head.startswith(sig)), None)
     if kind is None:
-        return "not a JPEG, PNG, GIF or BMP image"
+        return "not a JPEG, PNG, GIF, BMP or WebP image"
     if kind == "jpeg" and b"\xff\xd9" not in tail:
         return "truncated JPEG (no end-of-image marker)"
     if kind == "png" and b"IEND" not in tail:
         return "truncated PNG (no IEND chunk)"
+    if kind == "webp" and size < 8 + int.from_bytes(head[4:8], "little"):
+        return "truncated WebP (shorter than its RIFF size)"
     return None
 
 
@@ -58,13 +91,15 @@ def check(paths: list[str], what: str, workers: int = 8) -> tuple[list[int], lis
     damaged = sorted((p, why) for p, why in zip(paths, problems) if why is not None)
     if damaged and (len(damaged) == len(paths) or len(damaged) > MAX_DAMAGED_FRACTION * len(paths)):
         shown = "; ".join(f"{p}: {why}" for p, why in damaged[:3])
-        raise DataError(f"{what}: {len(damaged)} of {len(paths)} selected images are damaged ({shown}"
-                        f"{'; ...' if len(damaged) > 3 else ''}); more than {MAX_DAMAGED_FRACTION:.0%} damaged means "
-                        f"the copy is broken — download or unpack it again")
+        unsupported = sum(why.startswith(UNSUPPORTED) for _, why in damaged)
+        advice = (f"convert the {unsupported} in a format TensorFlow cannot decode to PNG" if unsupported else
+                  f"more than {MAX_DAMAGED_FRACTION:.0%} damaged means the copy is broken — download or unpack it again")
+        raise DataError(f"{what}: {len(damaged)} of {len(paths)} selected images cannot be read ({shown}"
+                        f"{'; ...' if len(damaged) > 3 else ''}); {advice}")
     return [i for i, why in enumerate(problems) if why is None], damaged
 
 
 def describe(damaged: list[tuple[str, str]]) -> str:
     """The selection-log line for skipped files, naming the first."""
     first = f"{damaged[0][0]}: {damaged[0][1]}"
-    return f"skipped {len(damaged)} damaged image file(s) (first: {first})"
+    return f"skipped {len(damaged)} damaged or unsupported image file(s) (first: {first})"
