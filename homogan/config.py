@@ -389,7 +389,7 @@ def from_dict(raw: dict, written_out: bool = False) -> Config:
     """Build and validate a :class:`Config` from plain JSON data (unknown keys are errors); ``written_out``: data
     homogan wrote in full (see :data:`LATER_KEYS`)."""
     raw = _drop_retired(raw)
-    config = _build(Config, _fill_later_keys(raw) if written_out else raw, "")
+    config = _build(Config, fill_later_keys(raw) if written_out else raw, "")
     _check_semantics(config)
     return config
 
@@ -414,7 +414,7 @@ def _drop_retired(raw: Any) -> Any:
     return raw
 
 
-def _fill_later_keys(raw: Any) -> Any:
+def fill_later_keys(raw: Any) -> Any:
     """A copy of ``raw`` (a config homogan wrote in full) with the before-value of every :data:`LATER_KEYS` key
     it lacks."""
     for key, before in LATER_KEYS.items():

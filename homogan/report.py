@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from homogan.atomic import write_text
-from homogan.config import Config, diff, doubts, from_dict, lookup
+from homogan.config import Config, diff, doubts, fill_later_keys, from_dict, lookup
 from homogan.errors import UserError
 from homogan.metrics import LOWER_IS_BETTER, is_evaluation_value, protocol_differences
 from homogan.visualize import read_history
@@ -48,14 +48,15 @@ class Entry:
 
 
 def with_defaults(stored: dict) -> dict:
-    """A stored config with keys added to the schema since it was written filled in by their defaults,
-    so that comparing an old run with a new one shows real differences only."""
+    """A stored config with keys added to the schema since it was written filled in — by the value that trained
+    before the key existed where its default changes what trains (:data:`homogan.config.LATER_KEYS`), else by
+    their defaults —, so that comparing an old run with a new one shows real differences only."""
     def merge(base, over):
         if not isinstance(base, dict) or not isinstance(over, dict):
             return over
         return {**base, **{k: merge(base.get(k), v) for k, v in over.items()}}
 
-    return merge(Config().to_dict(), stored)
+    return merge(Config().to_dict(), fill_later_keys(stored))
 
 
 def latest_results(folder: Path) -> Path | None:

@@ -464,7 +464,8 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
     t, d = config.training, config.data
     gpus = tf.config.list_logical_devices("GPU")
     device = f"{len(gpus)} GPU(s)" if gpus else f"CPU ({len(tf.config.list_logical_devices('CPU'))} logical device(s))"
-    labels = ", ".join(data.label_names) if data.label_names else "none (unconditional)"
+    labels = (f"{', '.join(data.label_names)}; D by {config.model.discriminator.conditioning}, G by "
+              f"{config.model.generator.conditioning}" if data.label_names else "none (unconditional)")
     lines = [
         f"run folder   {run.path}",
         f"data         {d.source} {d.root}: {data.num_images} images at {d.image_size}px, "

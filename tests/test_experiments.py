@@ -135,3 +135,15 @@ def test_a_key_added_later_trains_old_experiments_and_runs_as_they_did():
     assert load_config(ROOT / "config.json").data.mirror is None  # hand-written: the new default
     assert load_config(old / "config.json").data.mirror is None  # not told it is written out: read as given
     assert from_dict(load_config(ROOT / "config.json").to_dict(), written_out=True).data.mirror is None
+
+
+
+def test_the_report_fills_a_key_added_later_with_what_trained_not_the_new_default():
+    """Comparing an old run (its config lacks ``data.mirror``: it trained without mirroring) with a new one must
+    show the difference; filling the missing key with today's default hid it."""
+    from homogan.config import LATER_KEYS, load_config
+    from homogan.report import with_defaults
+
+    old = load_config(ROOT / "config.json").to_dict()
+    del old["data"]["mirror"]
+    assert with_defaults(old)["data"]["mirror"] is LATER_KEYS["data.mirror"] is False
