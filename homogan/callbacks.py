@@ -295,6 +295,23 @@ class OverfitWarning(keras.callbacks.Callback):
                       file=sys.stderr)
 
 
+class CollapseWarning(keras.callbacks.Callback):
+    """One warning line the first time an in-training evaluation finds G collapsed (its images far closer to each
+    other than real images are, at a high precision: :func:`homogan.metrics.collapse_warning`). A collapsed G scores
+    a precision near 1 and can show every requested attribute or class, so the numbers a run prints would look
+    good; only the sample grid and recall said otherwise. Reads the logs the Evaluation callback filled."""
+
+    def __init__(self, echo=print):
+        super().__init__()
+        self.echo, self.warned = echo, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        message = metrics.collapse_warning(logs or {})
+        if message and not self.warned and epoch_completed(self.model):
+            self.warned = True
+            self.echo(f"warning: {message} (epoch {epoch + 1})", file=sys.stderr)
+
+
 class StopOnNonFinite(keras.callbacks.Callback):
     """Stops training at the first step whose losses are NaN or infinite, and remembers which."""
 

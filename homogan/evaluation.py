@@ -31,6 +31,7 @@ from homogan.config import Config
 from homogan.data import cache, pipeline, sources
 from homogan.errors import UserError
 from homogan.experiment import load_run, open_run_dir
+from homogan.metrics import collapse_warning
 from homogan.models.inference import generate
 
 #: Below this real-image balanced accuracy the classifier cannot judge an attribute (flagged in reports).
@@ -302,7 +303,11 @@ def format_report(metrics: dict) -> list[str]:
     lines.append(f"FID {metrics['fid']:.3f} ({metrics['fid_n_real']} real, {metrics['fid_n_fake']} generated)")
     lines.append(f"KID {metrics['kid']:.5f} ± {metrics['kid_std']:.5f} ({metrics['kid_subsets']} subsets of "
                  f"{metrics['kid_subset_size']})")
-    lines.append(f"precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f} (k={metrics['pr_k']}, "
+    spread = f", spread {metrics['spread']:.3f}" if "spread" in metrics else ""
+    lines.append(f"precision {metrics['precision']:.3f}, recall {metrics['recall']:.3f}{spread} (k={metrics['pr_k']}, "
                  f"{metrics['pr_n_real']} real vs {metrics['pr_n_fake']} generated)")
+    collapsed = collapse_warning(metrics)
+    if collapsed:
+        lines.append(f"warning: {collapsed}")
     lines.append(f"features: {metrics['feature_extractor']}")
     return lines

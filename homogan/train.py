@@ -316,6 +316,7 @@ def _make_callbacks(config: Config, data, run: RunDir, checkpoint, epoch_var, in
         *([memorisation] if memorisation is not None else []),  # before HistoryCSV, which writes the row from the same logs
         history,
         cb.OverfitWarning(echo, ada_active=ada, spectral_norm=config.model.discriminator.spectral_norm),
+        cb.CollapseWarning(echo),
         cb.HistoryPlots(run.history, run.path),
         cb.SampleGrid(run.samples, z, labels, rows, lg.sample_columns, captions, lg.samples_every_epochs, t.epochs,
                       run.tensorboard / "samples" if lg.tensorboard else None),

@@ -58,12 +58,46 @@ def test_precision_recall_identical_collapsed_and_disjoint_sets():
     assert metrics.precision_recall(real, real + 20.0) == (0.0, 0.0)
 
 
+def test_spread_is_one_for_the_same_distribution_and_near_zero_for_a_collapse_and_warns_only_then():
+    """The fakes' spread (median k-NN distance among fakes over that among reals) against sets whose answer is known:
+    about 1 for another draw of the same distribution, the scale factor for a shrunk copy, ~0 for a few samples
+    repeated (with a little noise, as a collapsed G's images differ by a little); the warning fires only for the
+    collapse that precision rates as realistic."""
+    rng = np.random.default_rng(5)
+    real, other = rng.standard_normal((500, 8)), rng.standard_normal((500, 8))
+    _, _, same = metrics.precision_recall_spread(real, other)
+    assert 0.9 < same < 1.1
+    _, _, half = metrics.precision_recall_spread(real, 0.5 * other)
+    assert 0.45 < half < 0.55
+    collapsed = np.repeat(real[:8], 63, axis=0)[:500] + 0.01 * rng.standard_normal((500, 8))
+    precision, recall, spread = metrics.precision_recall_spread(real, collapsed)
+    assert spread < 0.05 and precision > 0.99 and recall < 0.05
+    assert metrics.precision_recall(real, collapsed) == (precision, recall)
+    assert metrics.collapse_warning({"spread": spread, "precision": precision, "recall": recall}).startswith(
+        "the generator has collapsed")
+    assert metrics.collapse_warning({"spread": same, "precision": 0.9, "recall": 0.8}) is None
+    assert metrics.collapse_warning({"spread": 0.05, "precision": 0.1, "recall": 0.0}) is None  # alike blobs: early
+    assert metrics.collapse_warning({"fid": 3.0}) is None  # no precision/recall measured
+
+
+def test_a_collapsed_generator_gets_one_warning_line_from_the_in_training_evaluation():
+    from homogan.callbacks import CollapseWarning
+
+    said = []
+    callback = CollapseWarning(lambda *a, **k: said.append(a[0]))
+    callback.set_model(type("M", (), {"stop_training": False})())
+    collapsed = {"spread": 0.08, "precision": 1.0, "recall": 0.0}
+    for epoch, logs in enumerate([{"d_loss": 1.0}, {"spread": 0.9, "precision": 0.8, "recall": 0.7}, collapsed, collapsed]):
+        callback.on_epoch_end(epoch, logs)
+    assert len(said) == 1 and "epoch 3" in said[0] and "0.08x" in said[0] and "sample grid" in said[0]
+
+
 def test_all_metrics_records_sample_counts_beside_every_value():
     rng = np.random.default_rng(4)
     m = metrics.all_metrics(rng.standard_normal((300, 6)), rng.standard_normal((120, 6)))
     assert (m["fid_n_real"], m["fid_n_fake"], m["kid_n_real"], m["kid_n_fake"]) == (300, 120, 300, 120)
     assert (m["pr_n_real"], m["pr_n_fake"], m["pr_k"]) == (120, 120, 3)
-    assert set(metrics.numeric(m)) == {"fid", "kid", "kid_std", "precision", "recall"}
+    assert set(metrics.numeric(m)) == {"fid", "kid", "kid_std", "precision", "recall", "spread"}
 
 
 def test_generated_images_are_quantised_like_real_ones_in_memory():
