@@ -24,7 +24,8 @@ Prints the device block, then one row per run: D's accuracy on real images after
 the epochs after the first quarter of the steps, and the last), r_t and p of the last epoch, how D scores real
 images it never trains on in the last epoch (the share it calls real, and ADA's r_v: 0 = like its training images,
 1 = like fakes; ``logging.memorisation_images``), FID / KID / precision / recall against the unlimited
-reference, the worst attribute's control accuracy, and the wall time. Runs are kept in ``--dir``.
+reference, the fakes' spread (near 0: G has collapsed), the mean and the worst attribute's (class's) control
+accuracy, and the wall time. Runs are kept in ``--dir``.
 ``--evals K`` also evaluates about K times during training (against the same unlimited reference) and prints
 each run's FID and recall over the steps: whether a contender is still improving or already getting worse.
 """
@@ -92,14 +93,17 @@ def row(limit: int, name: str, run: Path, seconds: float) -> str:
     after = [r for r in rows if r["epoch"] > WARMUP * len(rows)] or rows
     metrics = json.loads((run / "metrics.json").read_text())
     m = metrics.get("latest", metrics)
-    worst = min((v for k, v in m.items() if k.startswith("attribute_accuracy_") and isinstance(v, (int, float))
-                 and not k.startswith("attribute_accuracy_real")), default=float("nan"))
+    control = [v for k, v in m.items() if k.startswith("attribute_accuracy_") and isinstance(v, (int, float))
+               and not k.startswith("attribute_accuracy_real")]
+    worst = min(control, default=float("nan"))
+    mean = sum(control) / len(control) if control else float("nan")
     last = rows[-1]
     fmt = lambda v, f="{:.3f}": "–" if v is None else f.format(v)  # noqa: E731
     return (f"| {limit:,} | {name} | {fmt(max(r['d_acc_real'] for r in after))} | {fmt(last['d_acc_real'])} | "
             f"{fmt(last.get('ada_rt'))} | {fmt(last.get('ada_p'))} | {fmt(last.get('d_acc_unseen'))} | "
             f"{fmt(last.get('ada_rv'))} | {fmt(m.get('fid'), '{:.1f}')} | "
-            f"{fmt(m.get('kid'), '{:.2f}')} | {fmt(m.get('precision'))} | {fmt(m.get('recall'))} | {fmt(worst)} | "
+            f"{fmt(m.get('kid'), '{:.2f}')} | {fmt(m.get('precision'))} | {fmt(m.get('recall'))} | "
+            f"{fmt(m.get('spread'), '{:.2f}')} | {fmt(mean)} | {fmt(worst)} | "
             f"{seconds:.0f} |")
 
 
@@ -133,8 +137,9 @@ def main(argv=None) -> None:
     print(f"\nshipped config.json + {' '.join(args.overrides + layout) or 'nothing'}; {args.steps} steps of {batch} "
           f"each; FID/KID/precision/recall against evaluation.reference=unlimited\n", flush=True)
     table = ["| images | contender | D acc real, max after warm-up | D acc real, last | r_t, last | p, last | "
-             "D acc unseen, last | r_v, last | FID | KID ×1e3 | precision | recall | worst attribute | seconds |",
-             "|" + "---|" * 14]
+             "D acc unseen, last | r_v, last | FID | KID ×1e3 | precision | recall | spread | mean attribute | "
+             "worst attribute | seconds |",
+             "|" + "---|" * 16]
     trends = []
     for limit in args.limits:
         for name in contenders:

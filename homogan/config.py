@@ -674,6 +674,12 @@ def doubts(c: Config) -> list[str]:
         out.append("R1 with batch norm in D: D's gradient for one image then depends on the other images of the batch, "
                    "so the per-example penalty is not one, and the R1 call updates D's moving statistics a second time "
                    "(use model.discriminator.normalization \"none\" or \"layer\")")
+    if (disc.conditioning == "projection" and disc.normalization == "batch" and not disc.spectral_norm
+            and c.data.image_size >= 64):
+        out.append("projection in a batch-normalised D without spectral norm at 64 px or more: measured to collapse "
+                   "(one image per class at 64 px in both layouts, README \"Small data\"); Miyato & Koyama's "
+                   "projection D has spectral norm (use model.discriminator.normalization \"none\" with "
+                   "spectral_norm true, or conditioning \"concat\")")
     return out
 
 

@@ -13,6 +13,7 @@ WSN_BN = ["training.loss=wasserstein", "model.discriminator.spectral_norm=true",
 @pytest.mark.parametrize("sets, expected", [
     (WSN_BN, "Wasserstein critic with spectral norm and batch norm"),
     (["training.r1_gamma=10", "model.discriminator.normalization=batch"], "R1 with batch norm in D"),
+    (["model.discriminator.conditioning=projection", 'data.attributes=["Bald"]'], "projection in a batch-normalised D without spectral norm"),
 ])
 def test_combinations_whose_results_are_not_to_be_trusted_are_named(sets, expected):
     (line,) = doubts(load_config(None, sets))
@@ -25,6 +26,9 @@ def test_combinations_whose_results_are_not_to_be_trusted_are_named(sets, expect
     ["training.loss=wasserstein", "training.gradient_penalty=10", "model.discriminator.normalization=layer"],
     ["training.loss=hinge", "model.discriminator.spectral_norm=true", "model.discriminator.normalization=none"],
     ["training.r1_gamma=10", "model.discriminator.normalization=none"],
+    ["model.discriminator.conditioning=projection", 'data.attributes=["Bald"]', "model.discriminator.spectral_norm=true",
+     "model.discriminator.normalization=none"],  # Miyato & Koyama's projection D
+    ["model.discriminator.conditioning=projection", 'data.attributes=["Bald"]', "data.image_size=32"],  # measured: fine at 32 px
 ])
 def test_principled_combinations_have_no_doubts(sets):
     assert doubts(load_config(None, sets)) == []
