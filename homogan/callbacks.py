@@ -397,7 +397,9 @@ class Evaluation(keras.callbacks.Callback):
         if logs is not None:
             logs.update(values)
         value = values.get(self.best_metric)
-        if value is not None and math.isfinite(value) and metrics.is_better(self.best_metric, value, self.best):
+        collapsed = metrics.collapse_warning(values) is not None  # never "best": its precision and control look perfect
+        if (value is not None and math.isfinite(value) and not collapsed
+                and metrics.is_better(self.best_metric, value, self.best)):
             self.best = value
             self.epoch_var.assign(done)
             checkpoints.save_best(self.checkpoint, self.directory, {

@@ -123,3 +123,25 @@ def test_rv_is_zero_when_unseen_images_score_like_training_images_and_one_when_l
     assert metrics.overfitting_rv(seen, np.array([-5.0]), fake) == 1.0
     assert metrics.overfitting_rv(seen, np.array([1.0, 0.0]), fake) == pytest.approx((4 - 0.5) / 9)
     assert math.isnan(metrics.overfitting_rv(seen, np.array([0.0]), seen))
+
+
+def test_a_collapsed_generator_is_never_kept_as_the_best_checkpoint(tmp_path, monkeypatch):
+    """By attribute control a collapsed G (one image per class) scores 1.000, the best of the run; the
+    Evaluation callback must not keep it as ``checkpoints/best``."""
+    import tensorflow as tf
+
+    from homogan import callbacks, checkpoints
+
+    results = [{"attribute_accuracy": 0.80, "spread": 0.95, "precision": 0.8, "recall": 0.7},
+               {"attribute_accuracy": 1.00, "spread": 0.08, "precision": 1.0, "recall": 0.0},
+               {"attribute_accuracy": 0.85, "spread": 0.97, "precision": 0.8, "recall": 0.7}]
+    evaluator = type("E", (), {"evaluate": lambda self, g, seed: results.pop(0)})()
+    kept = []
+    monkeypatch.setattr(checkpoints, "save_best", lambda ckpt, directory, record: kept.append(record["epoch"]))
+    callback = callbacks.Evaluation(lambda: evaluator, every=1, epochs=3, best_metric="attribute_accuracy",
+                                    checkpoint=None, directory=tmp_path, epoch_var=tf.Variable(0))
+    callback.evaluator = evaluator
+    callback.set_model(type("M", (), {"stop_training": False, "ema_generator": None, "generator": None})())
+    for epoch in range(3):
+        callback.on_epoch_end(epoch, {})
+    assert kept == [1, 3] and callback.best == 0.85
