@@ -141,7 +141,7 @@ def precision_recall_spread(real_features: np.ndarray, fake_features: np.ndarray
 #: Below this spread (:func:`precision_recall_spread`) with at least :data:`COLLAPSE_PRECISION`, G has collapsed.
 #: Measured (README "Small data"): 0.08 for a G that drew one face per class (precision 1.00, recall 0.00), 0.41-0.47
 #: for the default G after 300-600 steps (precision 0.03-0.13), 0.55 for a G on its way to collapse (recall 0.20),
-#: 0.95-0.99 for healthy ones.
+#: 0.95-1.02 for healthy ones.
 COLLAPSE_SPREAD = 0.2
 #: A G whose images are alike *and* realistic: the collapse that precision and attribute control hide (an early G
 #: whose images are alike blobs has a low precision too, and is only early).
