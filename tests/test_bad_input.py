@@ -358,7 +358,7 @@ def test_a_few_damaged_jpegs_are_skipped_counted_and_training_runs(celeba_dir, t
                          "training.batch_size=239", "training.epochs=1")
     source = sources.open_source(config)
     assert source.count == 239 and str(truncated) not in source.paths and str(scrambled) in source.paths
-    assert any(f"skipped 1 damaged image file(s) (first: {truncated}: truncated JPEG" in line for line in source.log)
+    assert any(f"skipped 1 damaged or unsupported image file(s) (first: {truncated}: truncated JPEG" in line for line in source.log)
     result = train(config, echo=lambda *a, **k: None)
     # 238 decodable images, 1 step of 239: the epoch wraps around instead of running out of data.
     assert result.epochs_done == 1 and len(result.history) == 1 and np.isfinite(result.history[0]["d_loss"])
