@@ -281,6 +281,11 @@ def _palette_bmp(seed: int = 0) -> bytes:
     return _encoded(Image.fromarray(pixels).quantize(16), "BMP")
 
 
+def _with_colours_used(bmp: bytes, count: int) -> bytes:
+    """``bmp`` with its header's colours-used field (bytes 46-49) set to ``count``: a broken header."""
+    return bmp[:46] + count.to_bytes(4, "little") + bmp[50:]
+
+
 def test_damaged_files_are_recognised_by_their_bytes(celeba_dir, tmp_path):
     from PIL import Image
 
@@ -297,6 +302,7 @@ def test_damaged_files_are_recognised_by_their_bytes(celeba_dir, tmp_path):
              "grey.bmp": (_encoded(Image.fromarray(grey), "BMP"), None),
              "one-bit.bmp": (_encoded(Image.fromarray(grey > 127), "BMP"), "unsupported: 1-bit BMP"),
              "palette.bmp": (_palette_bmp(), "unsupported: a palette BMP"),
+             "count-300.bmp": (_with_colours_used(_encoded(Image.fromarray(grey), "BMP"), 300), "unsupported: a palette BMP"),
              "ok.webp": (webp, None), "cut.webp": (webp[:-10], "truncated WebP"),
              "riff.webp": (b"RIFF\x04\0\0\0WAVE", "not a JPEG")}
     for name, (data, expected) in cases.items():

@@ -29,6 +29,8 @@ _SIGNATURES = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png", b"GIF87a": 
 UNSUPPORTED = "unsupported"
 #: BMP bits per pixel TensorFlow's decoder reads (1, 3 or 4 channels of 8 bits).
 BMP_BITS = (8, 24, 32)
+#: The one 8-bit BMP colour table TensorFlow's decoder (which ignores it) reads right: entry i = grey level i.
+GREY_RAMP = bytes(b for i in range(256) for b in (i, i, i, 0))
 
 
 def _bmp_problem(f, head: bytes) -> str | None:
@@ -45,8 +47,7 @@ def _bmp_problem(f, head: bytes) -> str | None:
     if bits == 8:  # TensorFlow ignores the colour table: right only when it is the grey ramp
         used = int.from_bytes(head[46:50], "little") or 256
         f.seek(14 + header)
-        table = f.read(4 * used)
-        if table != b"".join(bytes((i, i, i, 0)) for i in range(used)):
+        if f.read(4 * min(used, 257)) != GREY_RAMP[:4 * used]:  # a count over 256 (a broken header) never matches
             return (f"{UNSUPPORTED}: a palette BMP (TensorFlow's decoder reads its colour indices as grey "
                     f"levels); convert it to PNG")
     return None
