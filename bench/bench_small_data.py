@@ -2,7 +2,7 @@
 
 Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders no_ada,ada]
                                         [--steps 12000] [--evals 0] [--layout celeba|folder]
-                                        [--dir runs/bench_small_data] [--set KEY=VALUE ...]
+                                        [--folder PATH] [--dir runs/bench_small_data] [--set KEY=VALUE ...]
 
 For every ``data.limit`` and contender it trains the shipped ``config.json`` (plus any --set) on the first
 ``limit`` images of the selection, at equal steps for all: ``--steps`` (default 12,000, the default run's
@@ -19,6 +19,9 @@ reproduces its 1,000 training images scores badly there, as it should). Contende
 ``--layout folder`` first writes the selection as a class-per-folder tree of PNGs (one folder per
 combination of ``data.attributes``) and trains ``data.source=folder`` with ``class_conditional`` on it —
 the layout of a user's own folder (no x-flip by default, one-hot classes, the folder classifier).
+``--folder PATH`` trains on an existing class-per-folder tree instead (e.g. the digits of
+``bench/make_glyph_folder.py``), in the same way; ``data.limit`` then picks from its images, and the reference is
+all of them.
 
 Prints the device block, then one row per run: D's accuracy on real images after warm-up (the max over
 the epochs after the first quarter of the steps, and the last), r_t and p of the last epoch, how D scores real
@@ -79,7 +82,12 @@ def write_folder(overrides: list[str], out: Path) -> list[str]:
             count += 1
         done.write_text(f"{count}\n")
         print(f"wrote {count} images in {len(list(out.iterdir())) - 1} class folders to {out}", flush=True)
-    return ["data.source=folder", f"data.root={out}", "data.class_conditional=true", "data.attributes=[]",
+    return folder_overrides(out)
+
+
+def folder_overrides(root: Path) -> list[str]:
+    """The overrides that train the shipped config on the class-per-folder tree at ``root``."""
+    return ["data.source=folder", f"data.root={root}", "data.class_conditional=true", "data.attributes=[]",
             "data.filters={}", "data.balance=null"]
 
 
@@ -117,6 +125,7 @@ def main(argv=None) -> None:
     parser.add_argument("--evals", type=int, default=0,
                         help="in-training evaluations per run, for the FID/recall trend (default 0: only the final one)")
     parser.add_argument("--layout", choices=("celeba", "folder"), default="celeba")
+    parser.add_argument("--folder", type=Path, help="an existing class-per-folder tree to train on (skips --layout)")
     parser.add_argument("--dir", type=Path, default=REPO / "runs" / "bench_small_data")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
@@ -130,7 +139,11 @@ def main(argv=None) -> None:
     for line in device.describe(device.read_facts()):
         print(line)
     args.dir = args.dir.resolve()
-    layout = write_folder(args.overrides, args.dir / "folder") if args.layout == "folder" else []
+    if args.folder:
+        args.layout = args.folder.name
+        layout = folder_overrides(args.folder.resolve())
+    else:
+        layout = write_folder(args.overrides, args.dir / "folder") if args.layout == "folder" else []
     from homogan.config import load_config
 
     batch = load_config(REPO / "config.json", args.overrides).training.batch_size

@@ -135,3 +135,27 @@ def test_folder_of_images_with_classes_grayscale_and_junk(tmp_path):
     (tmp_path / "none" / "a.txt").write_text("x")
     with pytest.raises(DataError, match="holds no images"):
         folders.read_folder(tmp_path / "none", class_conditional=False)
+
+
+@pytest.mark.parametrize("installed_fonts", [True, False])
+def test_the_digit_folder_bench_makes_is_read_as_ten_grey_classes(tmp_path, monkeypatch, installed_fonts):
+    """``bench/make_glyph_folder.py`` (the non-face class folder of the README's "Small data") writes a tree the
+    folder source reads as ten classes of greyscale images, with the fonts under /usr/share/fonts or, where a
+    machine has none, Pillow's built-in font; its ``complete`` marker comes last and is not an image."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_glyph_folder", ROOT / "bench" / "make_glyph_folder.py")
+    glyphs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(glyphs)
+    if not installed_fonts:
+        monkeypatch.setattr(glyphs, "FONT_DIRS", (tmp_path / "no-fonts",))
+        assert glyphs.fonts() == [None]
+    glyphs.main([str(tmp_path / "digits"), "--per-class", "2", "--size", "16"])
+    assert (tmp_path / "digits" / "complete").read_text() == "20\n"
+    paths, labels, classes, skipped = folders.read_folder(tmp_path / "digits", class_conditional=True)
+    assert classes == [str(d) for d in range(10)] and len(paths) == 20 and skipped == 1
+    np.testing.assert_array_equal(labels.sum(axis=0), np.full(10, 2))
+    image = Image.open(paths[0])
+    assert image.mode == "L" and image.size == (16, 16) and np.ptp(np.asarray(image)) > 50  # a digit, not blank

@@ -64,6 +64,8 @@ def tiny(argv: list[str]) -> list[str]:
         return argv + set_args(TINY) + ["--steps", "1", "--rounds", "1"]
     if sub == "evaluate":
         return argv + ["--n", "2", "--num-samples", "16"]
+    if script == "bench/make_glyph_folder.py":  # 30 digits, not 10,000
+        return argv + ["--per-class", "3"]
     if script == "bench/bench_small_data.py":  # the last --limits wins: 8 images, one epoch of 2 steps per run
         return argv + ["--limits", "8", "--steps", "2"] + set_args(TINY)
     return argv
