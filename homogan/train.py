@@ -459,6 +459,13 @@ def _save_interrupted(stop, checkpoint, run, epoch_var, gan, steps_per_epoch, lg
          file=sys.stderr)
 
 
+def _discriminator_form(disc) -> str:
+    """D's normalisation and spectral norm in words: null in the config means the labels decided them
+    (``homogan.config``), so the summary is where a user sees which D trains."""
+    norm = {"batch": "batch norm", "layer": "layer norm", "none": "no normalisation"}[disc.normalization]
+    return f"{norm}, {'spectral norm' if disc.spectral_norm else 'no spectral norm'}"
+
+
 def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch, resolved):
     tf = import_tensorflow()
 
@@ -473,7 +480,8 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
         f"{data.steps_per_epoch} steps/epoch × {data.batch_size} images",
         f"selection    {'; '.join(source.log)}",
         f"conditioning {labels}",
-        f"generator    {generator.count_params():,} parameters; discriminator {discriminator.count_params():,}",
+        f"generator    {generator.count_params():,} parameters; discriminator {discriminator.count_params():,} "
+        f"({_discriminator_form(config.model.discriminator)})",
         f"training     {t.loss} loss, G:D steps {t.g_steps}:{t.d_steps}, batch {t.batch_size}, "
         f"epochs {initial_epoch + 1}..{t.epochs}",
         f"device       {device}, precision {resolved.summary()}, XLA {'on' if t.jit_compile else 'off'}, "

@@ -182,3 +182,40 @@ def test_timing_benches_run_and_start_with_the_device_block(argv, expect, tmp_pa
                             capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("CPU ") and expect in result.stdout
+
+
+CLASS_FOLDER = ["data.source=folder", "data.root=/nowhere", "data.class_conditional=true", "data.attributes=[]",
+                "data.filters={}", "data.balance=null"]
+
+
+def _d(config):
+    d = config.model.discriminator
+    return d.normalization, d.spectral_norm, d.conditioning
+
+
+def test_one_hot_classes_get_the_projection_discriminator_and_attributes_the_dcgan_one():
+    """Left null, D's normalisation, spectral norm and conditioning are decided once, at the door, by the labels:
+    one-hot classes → Miyato & Koyama's projection D (spectral norm, no batch norm), multi-label attributes and no
+    labels → the DCGAN D that met the default run's bar. A value set in the config or by --set is kept, each key
+    on its own; and what a run folder stores is concrete, so a resume never re-decides."""
+    assert _d(load_config(ROOT / "config.json")) == ("batch", False, "concat")
+    assert _d(load_config(ROOT / "config.json", ["data.attributes=[]"])) == ("batch", False, "concat")
+    assert _d(load_config(ROOT / "config.json", CLASS_FOLDER)) == ("none", True, "projection")
+    assert _d(load_config(ROOT / "config.json", [*CLASS_FOLDER, "model.discriminator.normalization=batch"])) == (
+        "batch", True, "projection")
+    assert _d(load_config(ROOT / "config.json", [*CLASS_FOLDER, "model.discriminator.spectral_norm=false",
+                                                 "model.discriminator.conditioning=concat"])) == ("none", False, "concat")
+    assert _d(load_config(ROOT / "config.json", ["model.discriminator.conditioning=null"])) == ("batch", False, "concat")
+    written = load_config(ROOT / "config.json", CLASS_FOLDER).to_dict()
+    assert written["model"]["discriminator"]["conditioning"] == "projection"
+    assert _d(from_dict(written, written_out=True)) == ("none", True, "projection")
+
+
+def test_frozen_class_experiments_keep_the_discriminator_they_trained_with():
+    """The Digits experiments (tfds mnist, one-hot classes) were frozen with the DCGAN D written out in full; the
+    new default for classes must not change what they re-run."""
+    from homogan.freeze import load_frozen
+
+    for name in ("DigitsBeta01", "DigitsZ64"):
+        config = load_frozen(ROOT / "experiments" / name)
+        assert config.data.class_conditional and _d(config) == ("batch", False, "concat")
