@@ -502,10 +502,9 @@ def _coerce(value: Any, tp: Any, key: str, meta: dict) -> Any:
             return None
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
         try:
-            return _coerce(value, inner, key, meta)
+            return _coerce(value, inner, key, {**meta, "nullable": True})
         except ConfigError as e:
-            message = str(e).replace(f"expected {_type_name(inner)}", f"expected {_type_name(tp)}")
-            raise ConfigError(message + (", null" if "is not allowed; allowed:" in message else ""))
+            raise ConfigError(str(e).replace(f"expected {_type_name(inner)}", f"expected {_type_name(tp)}"))
     if origin is list:
         if not isinstance(value, list):
             raise ConfigError(f"{key}: {shown} is not valid: expected {_type_name(tp)}")
@@ -532,7 +531,8 @@ def _coerce(value: Any, tp: Any, key: str, meta: dict) -> Any:
             raise ConfigError(f"{key}: {shown} is not valid: expected a finite number")
     choices = meta.get("choices")
     if choices and value not in choices:
-        raise ConfigError(f"{key}: {shown} is not allowed; allowed: {', '.join(json.dumps(c) for c in choices)}")
+        allowed = ", ".join(json.dumps(c) for c in (*choices, *([None] if meta.get("nullable") else [])))
+        raise ConfigError(f"{key}: {shown} is not allowed; allowed: {allowed}")
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
         op = ">" if meta.get("min_exclusive") else ">="

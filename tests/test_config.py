@@ -38,6 +38,8 @@ def test_overrides_are_json_where_possible():
     (["training.g_optimizer.learning_rate=0"], ["learning_rate", "> 0"]),
     (["data.image_size=48"], ["data.image_size", "48", "32, 64, 128, 256"]),
     (["data.source=imagenet"], ["data.source", "imagenet", "synthetic"]),
+    (["model.discriminator.normalization=group"], ["model.discriminator.normalization", '"group"',
+                                                   'allowed: "batch", "layer", "none", null']),
     (['data.attributes=["Glasses"]'], ["data.attributes", "Glasses", "did you mean 'Eyeglasses'", "No_Beard"]),
     (['data.filters={"Male": 2}'], ["data.filters.Male", "2", "1 (present)"]),
     (['data.attributes=["Male"]', 'data.filters={"Male": 1}'], ["data.filters.Male", "conditioning"]),
