@@ -479,11 +479,19 @@ def _refuse_credentials(key: str) -> None:
                           f"~/.kaggle/kaggle.json (the Kaggle tool's own file), not in config.json")
 
 
+def _optional_inner(tp: Any) -> Any:
+    """The T of ``Optional[T]`` (``T | None``), or None when ``tp`` is not optional: one answer for the type name,
+    the coercion and the key table."""
+    if typing.get_origin(tp) not in (typing.Union, types.UnionType):
+        return None
+    (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+    return inner
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return f"{_type_name(args[0])} or null"
+    if (inner := _optional_inner(tp)) is not None:
+        return f"{_type_name(inner)} or null"
     if origin is list:
         inner = typing.get_args(tp)[0]
         if dataclasses.is_dataclass(inner):
@@ -497,10 +505,9 @@ def _type_name(tp: Any) -> str:
 def _coerce(value: Any, tp: Any, key: str, meta: dict) -> Any:
     shown = json.dumps(value)
     origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
+    if (inner := _optional_inner(tp)) is not None:
         if value is None:
             return None
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
         try:
             return _coerce(value, inner, key, {**meta, "nullable": True})
         except ConfigError as e:
@@ -722,7 +729,7 @@ def describe() -> list[tuple[str, str, str, str]]:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             m = f.metadata
             allowed = (" | ".join(json.dumps(c) for c in m["choices"]) if m["choices"] else _type_name(tp))
-            if m["choices"] and typing.get_origin(tp) in (typing.Union, types.UnionType):
+            if m["choices"] and _optional_inner(tp) is not None:
                 allowed += " | null"
             if m["min"] is not None:
                 allowed += f", {'>' if m['min_exclusive'] else '>='} {m['min']}"
