@@ -201,6 +201,11 @@ def _train(config: Config, resume, force: bool, run_dir, echo, held: contextlib.
                 _save_interrupted(cbs.stop, checkpoint, run, epoch_var, gan, data.steps_per_epoch, config.logging, echo)
     except WriteError as e:
         failed = e  # a full disk or an I/O error: stop at once; the last complete checkpoint stays the one to resume
+    except Exception as e:
+        if run.path.is_dir():
+            raise
+        raise WriteError(run.path, "the run folder no longer exists (removed while training?), so nothing more can "
+                                   "be saved in it; train again") from e
     except KeyboardInterrupt:
         echo(f"\ninterrupted: {int(epoch_var.numpy())} of {t.epochs} epochs are saved in {run.checkpoints}; "
              f"continue with `python main.py --resume {run.path}`", file=sys.stderr)

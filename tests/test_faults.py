@@ -195,3 +195,28 @@ def test_a_full_disk_during_a_checkpoint_write_leaves_no_partial_checkpoint(synt
     assert json.loads((run / "checkpoints" / "latest.json").read_text())["epoch"] == 1
     monkeypatch.undo()
     assert main(["train", "--resume", str(run)]) == 0
+
+
+# --- the run folder removed while training ----------------------------------------------------------------------
+
+
+def test_a_run_folder_removed_while_training_stops_with_one_line_not_a_traceback(synthetic_root, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """Someone deletes the run folder (an `rm -r runs/...` in another terminal) mid-run: the next write fails on
+    a missing folder, which must read as that, in one line, not as a FileNotFoundError traceback."""
+    import shutil
+
+    from homogan import atomic
+
+    real = os.replace
+
+    def remove_the_run_first(src, dst):
+        if os.path.basename(str(dst)) == "history.csv":
+            shutil.rmtree(os.path.dirname(str(dst)))  # the folder goes, the temp file with it
+        return real(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", remove_the_run_first)
+    assert main(tiny_train_argv(synthetic_root, tmp_path)) == 4
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and "no longer exists" in line and "train again" in line, line
+    assert not list((tmp_path / "runs").iterdir())  # nothing was recreated behind the user's back
