@@ -56,8 +56,12 @@ def test_on_another_device_class_the_values_are_compared_within_a_tolerance(froz
     from homogan import device
     from homogan.device import DeviceFacts
 
-    monkeypatch.setattr(device, "read_facts", lambda distribute="none", accelerators=True: DeviceFacts(
-        "cpu", "Another CPU", frozenset({"avx2", "fma"})))
+    recorded = json.loads((frozen / "record" / "record.json").read_text())["device_class"]
+    # whatever CPU class recorded the run, the one injected here is another (an AVX2-only CPU records cpu-avx2)
+    other = next(facts for facts in (DeviceFacts("cpu", "Another CPU", frozenset({"avx2", "fma"})),
+                                     DeviceFacts("cpu", "Another CPU", frozenset({"avx2", "fma", "avx512f"})))
+                 if facts.device_class != recorded)
+    monkeypatch.setattr(device, "read_facts", lambda distribute="none", accelerators=True: other)
     assert main(["reproduce", str(frozen), "--tolerance", "g_loss=0.5"]) == 0
     out = capsys.readouterr().out
     assert "reproduced within tolerance at epoch 2" in out and "device_class" in out
