@@ -3,6 +3,7 @@
 Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders no_ada,ada]
                                         [--steps 12000] [--evals 0] [--layout celeba|folder]
                                         [--folder PATH] [--dir runs/bench_small_data] [--set KEY=VALUE ...]
+                                        [--dry-run]
 
 For every ``data.limit`` and contender it trains the shipped ``config.json`` (plus any --set) on the first
 ``limit`` images of the selection, at equal steps for all: ``--steps`` (default 12,000, the default run's
@@ -31,6 +32,10 @@ reference, the fakes' spread (near 0: G has collapsed), the mean and the worst a
 accuracy, and the wall time. Runs are kept in ``--dir``.
 ``--evals K`` also evaluates about K times during training (against the same unlimited reference) and prints
 each run's FID and recall over the steps: whether a contender is still improving or already getting worse.
+
+Every run's configuration is validated before the first one trains, so a mistyped ``--set`` stops the bench at
+once, not hours in. ``--dry-run`` stops there: it prints each run's ``python -m homogan train`` command and
+trains, writes and evaluates nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -115,6 +121,24 @@ def row(limit: int, name: str, run: Path, seconds: float) -> str:
             f"{seconds:.0f} |")
 
 
+def planned_runs(args: argparse.Namespace, layout: list[str], batch: int) -> list[tuple[int, str, list[str]]]:
+    """(limit, contender, the ``--set`` overrides of its ``homogan train``) for every run, in order: equal steps for
+    all, rounded up to whole passes over the ``limit`` images, grids and checkpoints at about 12 of those epochs."""
+    runs = []
+    for limit in args.limits:
+        for name in args.contenders.split(","):
+            epochs = -(-args.steps // (limit // batch))
+            every = max(1, round(epochs / 12))
+            sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={epochs}",
+                    f"logging.samples_every_epochs={every}", f"logging.checkpoint_every_epochs={every}",
+                    *([f"evaluation.every_epochs={max(1, round(epochs / args.evals))}", "evaluation.reference=unlimited"]
+                      if args.evals else ["evaluation.every_epochs=0"]),
+                    f"experiment.output_dir={args.dir}", f"experiment.name={args.layout}-{limit}-{name}",
+                    *CONTENDERS[name]]
+            runs.append((limit, name, sets))
+    return runs
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -128,25 +152,47 @@ def main(argv=None) -> None:
     parser.add_argument("--folder", type=Path, help="an existing class-per-folder tree to train on (skips --layout)")
     parser.add_argument("--dir", type=Path, default=REPO / "runs" / "bench_small_data")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="validate every run's configuration, print its train command, run nothing")
     args = parser.parse_args(argv)
-    contenders = args.contenders.split(",")
-    unknown = [c for c in contenders if c not in CONTENDERS]
+    unknown = [c for c in args.contenders.split(",") if c not in CONTENDERS]
     if unknown:
         parser.error(f"--contenders: unknown {unknown}; allowed: {', '.join(CONTENDERS)}")
+
+    from homogan.config import load_config
+    from homogan.errors import ConfigError
+
+    args.dir = args.dir.resolve()
+    if args.folder:
+        args.layout = args.folder.name
+        layout = folder_overrides(args.folder.resolve())
+    elif args.layout == "folder":
+        layout = folder_overrides(args.dir / "folder")
+    else:
+        layout = []
+    try:
+        batch = load_config(REPO / "config.json", args.overrides).training.batch_size
+        if min(args.limits) < batch:
+            parser.error(f"--limits: {min(args.limits)} images is less than one batch (training.batch_size={batch})")
+        runs = planned_runs(args, layout, batch)
+        for _, _, sets in runs:
+            load_config(REPO / "config.json", sets)
+    except ConfigError as e:
+        parser.error(str(e))
+    if args.dry_run:
+        if args.layout == "folder" and not args.folder:
+            print(f"first: the selection written as a class-per-folder tree in {args.dir / 'folder'}")
+        for limit, name, sets in runs:
+            command = shlex.join(["python", "-m", "homogan", "train", *[a for s in sets for a in ("--set", s)]])
+            print(f"{args.layout}-{limit}-{name}: {command}")
+        return
 
     from homogan import device
 
     for line in device.describe(device.read_facts()):
         print(line)
-    args.dir = args.dir.resolve()
-    if args.folder:
-        args.layout = args.folder.name
-        layout = folder_overrides(args.folder.resolve())
-    else:
-        layout = write_folder(args.overrides, args.dir / "folder") if args.layout == "folder" else []
-    from homogan.config import load_config
-
-    batch = load_config(REPO / "config.json", args.overrides).training.batch_size
+    if args.layout == "folder" and not args.folder:
+        write_folder(args.overrides, args.dir / "folder")
     print(f"\nshipped config.json + {' '.join(args.overrides + layout) or 'nothing'}; {args.steps} steps of {batch} "
           f"each; FID/KID/precision/recall against evaluation.reference=unlimited\n", flush=True)
     table = ["| images | contender | D acc real, max after warm-up | D acc real, last | r_t, last | p, last | "
@@ -154,29 +200,21 @@ def main(argv=None) -> None:
              "worst attribute | seconds |",
              "|" + "---|" * 16]
     trends = []
-    for limit in args.limits:
-        for name in contenders:
-            label = f"{args.layout}-{limit}-{name}"
-            per_epoch = limit // batch  # steps
-            epochs = -(-args.steps // per_epoch)
-            every = max(1, round(epochs / 12))
-            sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={epochs}",
-                    f"logging.samples_every_epochs={every}", f"logging.checkpoint_every_epochs={every}",
-                    *([f"evaluation.every_epochs={max(1, round(epochs / args.evals))}", "evaluation.reference=unlimited"]
-                      if args.evals else ["evaluation.every_epochs=0"]),
-                    f"experiment.output_dir={args.dir}", f"experiment.name={label}", *CONTENDERS[name]]
-            started = time.perf_counter()
-            homogan("train", *[a for s in sets for a in ("--set", s)])
-            seconds = time.perf_counter() - started
-            run = sorted(args.dir.glob(f"{label}-*"))[-1]
-            homogan("evaluate", str(run), "--set", "evaluation.reference=unlimited")
-            table.append(row(limit, name, run, seconds))
-            if args.evals:
-                trend = [(r["epoch"] * per_epoch, r.get("fid"), r.get("recall")) for r in history(run)
-                         if r.get("fid") is not None]
-                trends.append(f"{label}: " + ", ".join(f"{int(st):,} steps FID {f:.1f} R {r:.3f}" for st, f, r in trend))
-                print(trends[-1], flush=True)
-            print("\n".join(table), flush=True)
+    for limit, name, sets in runs:
+        label = f"{args.layout}-{limit}-{name}"
+        per_epoch = limit // batch  # steps
+        started = time.perf_counter()
+        homogan("train", *[a for s in sets for a in ("--set", s)])
+        seconds = time.perf_counter() - started
+        run = sorted(args.dir.glob(f"{label}-*"))[-1]
+        homogan("evaluate", str(run), "--set", "evaluation.reference=unlimited")
+        table.append(row(limit, name, run, seconds))
+        if args.evals:
+            trend = [(r["epoch"] * per_epoch, r.get("fid"), r.get("recall")) for r in history(run)
+                     if r.get("fid") is not None]
+            trends.append(f"{label}: " + ", ".join(f"{int(st):,} steps FID {f:.1f} R {r:.3f}" for st, f, r in trend))
+            print(trends[-1], flush=True)
+        print("\n".join(table), flush=True)
     print("\n".join(["", *table, *([""] + trends if trends else [])]))
 
 

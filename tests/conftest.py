@@ -15,6 +15,16 @@ from homogan.config import load_config  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The modules whose tests take a minute or more each (the README's commands alone take several). pytest-xdist
+# hands tests out in collection order, and one of these collected last runs alone on one core at the end: so they
+# go first (longest-processing-time-first), and the short tests fill the other worker meanwhile.
+SLOW_FIRST = ("test_readme_commands.py", "test_soak.py", "test_distribute.py", "test_crash.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: the rest keep their order
+
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
