@@ -121,21 +121,22 @@ def row(limit: int, name: str, run: Path, seconds: float) -> str:
             f"{seconds:.0f} |")
 
 
-def planned_runs(args: argparse.Namespace, layout: list[str], batch: int) -> list[tuple[int, str, list[str]]]:
-    """(limit, contender, the ``--set`` overrides of its ``homogan train``) for every run, in order: equal steps for
+def planned_runs(args: argparse.Namespace, layout: list[str], batch: int) -> list[tuple[int, str, str, list[str]]]:
+    """(limit, contender, label, the ``--set`` overrides of its ``homogan train``) for every run, in order: equal steps for
     all, rounded up to whole passes over the ``limit`` images, grids and checkpoints at about 12 of those epochs."""
     runs = []
     for limit in args.limits:
         for name in args.contenders.split(","):
+            label = f"{args.layout}-{limit}-{name}"
             epochs = -(-args.steps // (limit // batch))
             every = max(1, round(epochs / 12))
             sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={epochs}",
                     f"logging.samples_every_epochs={every}", f"logging.checkpoint_every_epochs={every}",
                     *([f"evaluation.every_epochs={max(1, round(epochs / args.evals))}", "evaluation.reference=unlimited"]
                       if args.evals else ["evaluation.every_epochs=0"]),
-                    f"experiment.output_dir={args.dir}", f"experiment.name={args.layout}-{limit}-{name}",
+                    f"experiment.output_dir={args.dir}", f"experiment.name={label}",
                     *CONTENDERS[name]]
-            runs.append((limit, name, sets))
+            runs.append((limit, name, label, sets))
     return runs
 
 
@@ -175,16 +176,16 @@ def main(argv=None) -> None:
         if min(args.limits) < batch:
             parser.error(f"--limits: {min(args.limits)} images is less than one batch (training.batch_size={batch})")
         runs = planned_runs(args, layout, batch)
-        for _, _, sets in runs:
+        for *_, sets in runs:
             load_config(REPO / "config.json", sets)
     except ConfigError as e:
         parser.error(str(e))
     if args.dry_run:
         if args.layout == "folder" and not args.folder:
             print(f"first: the selection written as a class-per-folder tree in {args.dir / 'folder'}")
-        for limit, name, sets in runs:
+        for *_, label, sets in runs:
             command = shlex.join(["python", "-m", "homogan", "train", *[a for s in sets for a in ("--set", s)]])
-            print(f"{args.layout}-{limit}-{name}: {command}")
+            print(f"{label}: {command}")
         return
 
     from homogan import device
@@ -200,8 +201,7 @@ def main(argv=None) -> None:
              "worst attribute | seconds |",
              "|" + "---|" * 16]
     trends = []
-    for limit, name, sets in runs:
-        label = f"{args.layout}-{limit}-{name}"
+    for limit, name, label, sets in runs:
         per_epoch = limit // batch  # steps
         started = time.perf_counter()
         homogan("train", *[a for s in sets for a in ("--set", s)])
