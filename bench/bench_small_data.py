@@ -122,8 +122,9 @@ def row(limit: int, name: str, run: Path, seconds: float) -> str:
 
 
 def planned_runs(args: argparse.Namespace, layout: list[str], batch: int) -> list[tuple[int, str, str, list[str]]]:
-    """(limit, contender, label, the ``--set`` overrides of its ``homogan train``) for every run, in order: equal steps for
-    all, rounded up to whole passes over the ``limit`` images, grids and checkpoints at about 12 of those epochs."""
+    """(limit, contender, label, the ``--set`` overrides of its ``homogan train``) for every run, in order: equal
+    steps for all, rounded up to whole passes over the ``limit`` images, grids and checkpoints at about 12 of those
+    epochs."""
     runs = []
     for limit in args.limits:
         for name in args.contenders.split(","):
@@ -138,6 +139,11 @@ def planned_runs(args: argparse.Namespace, layout: list[str], batch: int) -> lis
                     *CONTENDERS[name]]
             runs.append((limit, name, label, sets))
     return runs
+
+
+def train_argv(sets: list[str]) -> list[str]:
+    """The arguments after ``python -m homogan`` that train one run: what ``--dry-run`` prints is what runs."""
+    return ["train", *[a for s in sets for a in ("--set", s)]]
 
 
 def main(argv=None) -> None:
@@ -184,7 +190,7 @@ def main(argv=None) -> None:
         if args.layout == "folder" and not args.folder:
             print(f"first: the selection written as a class-per-folder tree in {args.dir / 'folder'}")
         for *_, label, sets in runs:
-            command = shlex.join(["python", "-m", "homogan", "train", *[a for s in sets for a in ("--set", s)]])
+            command = shlex.join(["python", "-m", "homogan", *train_argv(sets)])
             print(f"{label}: {command}")
         return
 
@@ -204,7 +210,7 @@ def main(argv=None) -> None:
     for limit, name, label, sets in runs:
         per_epoch = limit // batch  # steps
         started = time.perf_counter()
-        homogan("train", *[a for s in sets for a in ("--set", s)])
+        homogan(*train_argv(sets))
         seconds = time.perf_counter() - started
         run = sorted(args.dir.glob(f"{label}-*"))[-1]
         homogan("evaluate", str(run), "--set", "evaluation.reference=unlimited")
