@@ -133,6 +133,24 @@ class Classifier:
     def weights_path(self) -> Path:
         return self.folder / WEIGHTS
 
+    @property
+    def weights_digest(self) -> str:
+        """SHA-256 (first 16 hex digits) of the weight arrays, in the model's order: which judge this is, exactly,
+        in every evaluation protocol. Not the hash of the weights file: Keras writes each layer's automatic name
+        (``conv2d_3``, ``conv2d_6``, …) into the .h5, and those count the layers the process made before, so the
+        same weights trained inside ``main.py`` (after the GAN's layers) and by ``homogan evaluate`` were two
+        files — and every value they measured had a different protocol."""
+        import hashlib
+
+        import keras
+
+        h = hashlib.sha256()
+        for weight in self.model.weights:
+            array = np.ascontiguousarray(keras.ops.convert_to_numpy(weight))
+            h.update(f"{array.dtype.str}{array.shape}".encode())
+            h.update(array.tobytes())
+        return h.hexdigest()[:16]
+
     def embed_fn(self, batch):
         return self.feature_model(batch, training=False)
 

@@ -181,6 +181,7 @@ class Evaluator:
         self.config = config
         self.label_names = list(label_names)
         self.one_hot = config.data.class_conditional
+        self.dataset = cache.dataset_identity(config)  # what the reference below is drawn from, fixed from here on
         # The judges are float32 whatever the training precision: a bf16 classifier or feature extractor
         # would measure every run of a bf16 machine on a different scale.
         with precision.float32():
@@ -199,7 +200,7 @@ class Evaluator:
                "kid": {"subsets": metrics.KID_SUBSETS, "subset_size": min(metrics.KID_SUBSET_SIZE, num_samples,
                                                                           len(ref.features))},
                "pr_k": metrics.PR_K, "seed": seed,
-               "reference": {"dataset": cache.dataset_identity(self.config),
+               "reference": {"dataset": self.dataset,
                              "selection": cache.selection(reference_data(self.config)),
                              "file": ref.path.name},
                "attribute_control": None}
@@ -207,7 +208,7 @@ class Evaluator:
             out["attribute_control"] = {
                 "per_combination": per_combination or e.per_combination,
                 "combinations": len(label_combinations(self.label_names, self.one_hot, seed)),
-                "classifier": self.classifier.key, "classifier_weights": features.file_hash(self.classifier.weights_path)}
+                "classifier": self.classifier.key, "classifier_weights": self.classifier.weights_digest}
         return out
 
     def evaluate(self, generator, num_samples: int | None = None, per_combination: int | None = None,

@@ -127,7 +127,7 @@ def feature_extractor(config, classifier, echo=print) -> FeatureExtractor:
              missing_inception_message("a fixed random CNN's features (the data has no labels for a classifier)"))
     if classifier is not None:
         return FeatureExtractor(f"classifier:{classifier.key}", classifier.embed_fn,
-                                weights=file_hash(classifier.weights_path), input_size=config.data.image_size)
+                                weights=classifier.weights_digest, input_size=config.data.image_size)
     if choice == "classifier":
         echo("the data has no labels to train the attribute classifier on: FID/KID/precision/recall use a fixed "
              "random CNN's features")

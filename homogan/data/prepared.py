@@ -16,7 +16,7 @@ the shards' blocks round-robin, in parallel with ``deterministic=True``, which r
 per-epoch shuffle of :func:`homogan.data.pipeline.make_dataset` (order depends only on (seed, epoch)) sees the same
 sequence from shards as from JPEGs, and a resumed run sees the same batches either way.
 
-**Key**: :func:`homogan.data.cache.dataset_identity` (source, root, size, crop, channels), the selection keys, a
+**Key**: :func:`homogan.data.cache.dataset_identity` (source, size, crop, channels, contents), the selection keys, a
 fingerprint of the selected files in their order with their labels (so the seed-dependent order, balance and limit
 are covered exactly), the modification times of the image folders, the source code of ``decode`` (and what it
 calls) and the TensorFlow version: a prepared folder is used only if it holds exactly what decoding would give.
