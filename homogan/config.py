@@ -181,7 +181,9 @@ class TrainingConfig:
     epochs: int = _f(10, "Passes over the training set (or `steps_per_epoch` steps each).", min=1)
     batch_size: int = _f(64, "Images per discriminator update (global, across devices).", min=1)
     steps_per_epoch: Optional[int] = _f(None, "Cap on training steps per epoch; null = one full pass.", min=1)
-    loss: str = _f("nonsaturating", "Adversarial loss.", choices=LOSSES)
+    loss: Optional[str] = _f(None, "Adversarial loss; null = hinge for one-hot classes (data.class_conditional: "
+                             "Miyato & Koyama's loss for their projection D), nonsaturating otherwise.",
+                             choices=LOSSES)
     g_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     d_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     g_steps: int = _f(1, "Generator updates per training step (G:D ratio g_steps:d_steps).", min=1)
@@ -398,20 +400,29 @@ def from_dict(raw: dict, written_out: bool = False) -> Config:
 
 
 def _by_labels(c: Config) -> Config:
-    """``c`` with the discriminator keys left null decided by the labels, once, here (so everything after sees
-    concrete values and a run folder's config.json stores them). One-hot classes (``data.class_conditional``) get
-    Miyato & Koyama's (2018) discriminator for them: a projection head on a spectrally normalised D without batch
-    norm — measured on class folders of faces (32 and 64 px) and of digits, where it gave the best FID, recall and
-    class control and batch norm with projection collapsed at 64 px (README "Small data"). Multi-label attributes
-    and unconditional data keep the DCGAN D (batch norm, label maps concatenated), which met the default run's bar."""
-    disc, classes = c.model.discriminator, c.data.class_conditional
+    """``c`` with the discriminator keys and the loss left null decided by the labels, once, here (so everything
+    after sees concrete values and a run folder's config.json stores them). One-hot classes
+    (``data.class_conditional``) get Miyato & Koyama's (2018) recipe for them: a projection head on a spectrally
+    normalised D without batch norm — measured on class folders of faces (32 and 64 px) and of digits, where it
+    gave the best FID, recall and class control and batch norm with projection collapsed at 64 px —, trained with
+    their hinge loss, which raised the worst class in five of six class-folder runs (README "Small data").
+    Multi-label attributes and unconditional data keep the DCGAN D (batch norm, label maps concatenated) and the
+    nonsaturating loss, which met the default run's bar."""
+    disc, classes, t = c.model.discriminator, c.data.class_conditional, c.training
     decided = {"normalization": "none" if classes else "batch", "spectral_norm": classes,
                "conditioning": "projection" if classes else "concat"}
     filled = {k: v for k, v in decided.items() if getattr(disc, k) is None}
-    if not filled:
-        return c
-    return dataclasses.replace(c, model=dataclasses.replace(
-        c.model, discriminator=dataclasses.replace(disc, **filled)))
+    if t.loss is None and classes and (t.real_label_range != [1.0, 1.0] or t.fake_label_range != [0.0, 0.0]
+                                       or t.label_flip > 0):
+        raise ConfigError("training.loss: null picks hinge for one-hot classes (data.class_conditional), which has no "
+                          "target labels, so label smoothing/flipping (training.real_label_range / fake_label_range / "
+                          "label_flip) cannot apply; allowed with smoothing: training.loss set to nonsaturating, "
+                          "minimax or least_squares")
+    if filled:
+        c = dataclasses.replace(c, model=dataclasses.replace(c.model, discriminator=dataclasses.replace(disc, **filled)))
+    if t.loss is None:
+        c = dataclasses.replace(c, training=dataclasses.replace(t, loss="hinge" if classes else "nonsaturating"))
+    return c
 
 
 def _drop_retired(raw: Any) -> Any:

@@ -213,6 +213,26 @@ def test_one_hot_classes_get_the_projection_discriminator_and_attributes_the_dcg
     assert _d(from_dict(written, written_out=True)) == ("none", True, "projection")
 
 
+def test_one_hot_classes_train_with_the_hinge_loss_and_everything_else_as_before():
+    """Left null, the loss is decided with D's keys: hinge for one-hot classes (Miyato & Koyama's loss for their
+    projection D), nonsaturating for attributes and unconditional data — so the default run trains exactly as
+    before. A loss set in the config is kept, a run folder stores the decided one, and label smoothing with a
+    null loss on classes is a one-line error that says where hinge came from."""
+    assert load_config(ROOT / "config.json").training.loss == "nonsaturating"
+    assert load_config(ROOT / "config.json", ["data.attributes=[]"]).training.loss == "nonsaturating"
+    assert load_config(None, []).training.loss == "nonsaturating"
+    assert load_config(ROOT / "config.json", CLASS_FOLDER).training.loss == "hinge"
+    assert load_config(None, CLASS_FOLDER).training.loss == "hinge"
+    assert load_config(ROOT / "config.json", [*CLASS_FOLDER, "training.loss=nonsaturating"]).training.loss == "nonsaturating"
+    written = load_config(ROOT / "config.json", CLASS_FOLDER).to_dict()
+    assert written["training"]["loss"] == "hinge"
+    assert from_dict(written, written_out=True).training.loss == "hinge"
+    smoothed = [*CLASS_FOLDER, "training.real_label_range=[0.9, 1.0]"]
+    with pytest.raises(ConfigError, match=r"training.loss: null picks hinge for one-hot classes"):
+        load_config(ROOT / "config.json", smoothed)
+    assert load_config(ROOT / "config.json", [*smoothed, "training.loss=nonsaturating"]).training.loss == "nonsaturating"
+
+
 def test_frozen_class_experiments_keep_the_discriminator_they_trained_with():
     """The Digits experiments (tfds mnist, one-hot classes) were frozen with the DCGAN D written out in full; the
     new default for classes must not change what they re-run."""
@@ -221,3 +241,4 @@ def test_frozen_class_experiments_keep_the_discriminator_they_trained_with():
     for name in ("DigitsBeta01", "DigitsZ64"):
         config = load_frozen(ROOT / "experiments" / name)
         assert config.data.class_conditional and _d(config) == ("batch", False, "concat")
+        assert config.training.loss == "nonsaturating"
