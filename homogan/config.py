@@ -27,6 +27,8 @@ from homogan.precision import AUTO as AUTO_PRECISION, PRECISIONS
 
 IMAGE_SIZES = (32, 64, 128, 256)
 LOSSES = ("nonsaturating", "minimax", "wasserstein", "hinge", "least_squares")
+#: The losses with real/fake target labels: the only ones label smoothing and flipping apply to.
+TARGET_LOSSES = ("nonsaturating", "minimax", "least_squares")
 AUGMENT_POLICIES = ("color", "translation", "cutout")
 #: ADA's op groups (StyleGAN2-ADA's --augpipe): blit = x-flip, 90° turns, integer shift; color = brightness,
 #: saturation, contrast.
@@ -399,6 +401,11 @@ def from_dict(raw: dict, written_out: bool = False) -> Config:
     return config
 
 
+def _smooths_labels(t) -> bool:
+    """Whether the training config smooths or flips D's real/fake targets."""
+    return t.real_label_range != [1.0, 1.0] or t.fake_label_range != [0.0, 0.0] or t.label_flip > 0
+
+
 def _by_labels(c: Config) -> Config:
     """``c`` with the discriminator keys and the loss left null decided by the labels, once, here (so everything
     after sees concrete values and a run folder's config.json stores them). One-hot classes
@@ -412,12 +419,11 @@ def _by_labels(c: Config) -> Config:
     decided = {"normalization": "none" if classes else "batch", "spectral_norm": classes,
                "conditioning": "projection" if classes else "concat"}
     filled = {k: v for k, v in decided.items() if getattr(disc, k) is None}
-    if t.loss is None and classes and (t.real_label_range != [1.0, 1.0] or t.fake_label_range != [0.0, 0.0]
-                                       or t.label_flip > 0):
+    if t.loss is None and classes and _smooths_labels(t):
         raise ConfigError("training.loss: null picks hinge for one-hot classes (data.class_conditional), which has no "
                           "target labels, so label smoothing/flipping (training.real_label_range / fake_label_range / "
-                          "label_flip) cannot apply; allowed with smoothing: training.loss set to nonsaturating, "
-                          "minimax or least_squares")
+                          f"label_flip) cannot apply; allowed with smoothing: training.loss set to "
+                          f"{', '.join(TARGET_LOSSES)}")
     if filled:
         c = dataclasses.replace(c, model=dataclasses.replace(c.model, discriminator=dataclasses.replace(disc, **filled)))
     if t.loss is None:
@@ -612,11 +618,10 @@ def _check_semantics(c: Config) -> None:
     for key, rng in (("real_label_range", t.real_label_range), ("fake_label_range", t.fake_label_range)):
         if len(rng) != 2 or rng[0] > rng[1]:
             raise ConfigError(f"training.{key}: {json.dumps(rng)} is not valid; expected [low, high] with low <= high")
-    smoothing = t.real_label_range != [1.0, 1.0] or t.fake_label_range != [0.0, 0.0] or t.label_flip > 0
-    if smoothing and t.loss not in ("nonsaturating", "minimax", "least_squares"):
+    if _smooths_labels(t) and t.loss not in TARGET_LOSSES:
         raise ConfigError(f"training.loss: {t.loss!r} has no target labels, so label smoothing/flipping "
                           f"(training.real_label_range / fake_label_range / label_flip) cannot apply; allowed "
-                          f"with smoothing: nonsaturating, minimax, least_squares")
+                          f"with smoothing: {', '.join(TARGET_LOSSES)}")
     if t.loss == "wasserstein" and t.gradient_penalty == 0 and not c.model.discriminator.spectral_norm:
         raise ConfigError("training.loss: \"wasserstein\" needs a Lipschitz constraint on the critic and the config "
                           "has none (without one the critic's loss has no lower bound); allowed: "
