@@ -180,9 +180,13 @@ class SchedulePhase:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = _f(10, "Passes over the training set (or `steps_per_epoch` steps each).", min=1)
+    epochs: int = _f(10, "Epochs of `steps_per_epoch` steps each (null: of one pass over the training set).", min=1)
     batch_size: int = _f(64, "Images per discriminator update (global, across devices).", min=1)
-    steps_per_epoch: Optional[int] = _f(None, "Cap on training steps per epoch; null = one full pass.", min=1)
+    steps_per_epoch: Optional[int] = _f(None, "Training steps per epoch; null = one full pass of the selection. "
+                                        "More steps than one pass holds go on into newly shuffled passes, so "
+                                        "training length does not shrink with the data (config.json: 1000, one "
+                                        "pass of the default run's 16,000 images, so a small folder trains as "
+                                        "many steps as the default run).", min=1)
     loss: Optional[str] = _f(None, "Adversarial loss; null = hinge for one-hot classes (data.class_conditional: "
                              "Miyato & Koyama's loss for their projection D), nonsaturating otherwise.",
                              choices=LOSSES)

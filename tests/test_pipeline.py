@@ -46,6 +46,40 @@ def test_epoch_order_depends_only_on_seed_and_epoch(tiny_config):
     assert not np.array_equal(full[0][0], full[4][0])  # epochs are shuffled differently
 
 
+def image_ids(batches):
+    """One number per image, in stream order (the synthetic faces' pixel sums tell them apart)."""
+    return np.concatenate([b[0].reshape(len(b[0]), -1).sum(1, dtype=np.int64) for b in batches])
+
+
+def test_an_epoch_of_more_steps_than_a_pass_goes_on_into_newly_shuffled_passes(tiny_config):
+    """``training.steps_per_epoch`` above one pass (a small folder at the shipped 1,000 steps): the epoch holds
+    that many steps, not one pass (the old code capped it), its first pass is exactly the one-pass epoch, so a
+    selection of exactly ``steps_per_epoch`` batches (the default run) trains on the same batches as before,
+    and each further pass holds every image once, in an order of its own; a resume lands on the same batches."""
+    one_pass = tiny_config("training.epochs=2", "training.steps_per_epoch=null")
+    source = sources.open_source(one_pass)
+    full = sources.training_data(one_pass, source).steps_per_epoch
+    longer = tiny_config("training.epochs=2", f"training.steps_per_epoch={3 * full + 1}")
+    data = sources.training_data(longer, source)
+    assert data.steps_per_epoch == 3 * full + 1
+    batches = epochs_of(longer, data)
+    assert len(batches) == 2 * (3 * full + 1)
+    first = epochs_of(one_pass, sources.training_data(one_pass, source))
+    for a, b in zip(first[:full], batches[:full]):
+        np.testing.assert_array_equal(a[0], b[0])
+    ids, n = image_ids(batches[: 3 * full + 1]), source.count
+    assert len(np.unique(ids[:n])) == n  # the ids tell the images apart
+    passes = [ids[k * n:(k + 1) * n] for k in range(3 * full * 8 // n)]
+    assert len(passes) >= 2
+    for k, p in enumerate(passes):
+        np.testing.assert_array_equal(np.sort(p), np.sort(passes[0]))  # every image once per pass
+        if k:
+            assert not np.array_equal(p, passes[k - 1])  # in a new order
+    resumed = epochs_of(longer, data, initial_epoch=1)
+    for a, b in zip(batches[3 * full + 1:], resumed):
+        np.testing.assert_array_equal(a[0], b[0])
+
+
 def test_second_epoch_decodes_nothing(tiny_config, synthetic_root, tmp_path):
     """With the cache on, epoch 2 runs even after every JPEG has been deleted."""
     from homogan.data import pipeline

@@ -11,6 +11,8 @@ Two things are designed in rather than bolted on:
   128 px) for the step, where it is one fused elementwise op on the batch.
 * **Each epoch's order depends only on (seed, epoch).** The dataset for a run is built from the
   epoch it starts at, so a resumed run sees exactly the batches an uninterrupted run would have.
+  An epoch is ``training.steps_per_epoch`` steps (null: one pass); where that is more than one pass
+  of the selection, the epoch goes on into further passes, each shuffled anew.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from homogan.data.records import Source, TrainingData
 
 AUTOTUNE = tf.data.AUTOTUNE
 _GRAPH_SEED = 87654321  # TF's own default graph seed: the order is that of a process with no global seed
+PASS_SEED_STRIDE = 1_000_000_007_000  # pass k of an epoch: far from every other epoch's (seed, epoch) order
 
 
 def decoded_images(config: Config, source: Source) -> tf.data.Dataset:
@@ -67,11 +70,18 @@ def make_dataset(config: Config, data: TrainingData, initial_epoch: int = 0, fin
     seed = config.experiment.seed
     mirror = mirrored(config)
 
+    def one_pass(e, k):
+        """Pass ``k`` of epoch ``e``: pass 0 in the epoch's own order (seed, epoch) — every epoch of a run whose
+        epoch is one pass or less is exactly that —, later passes each in an order of their own."""
+        pass_seed = e * 1_000_003 + seed + k * PASS_SEED_STRIDE
+        return pinned_shuffle(base, buffer, pass_seed)
+
     def epoch(e):
-        shuffled = pinned_shuffle(base, buffer, e * 1_000_003 + seed)  # the order is (seed, epoch) only
-        # repeat(): an image the decoder dropped must not cut the epoch a batch short (Keras would end
-        # training on "ran out of data"); without drops the batches are exactly those of one pass.
-        batches = shuffled.repeat().batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
+        # A stream of passes, cut at steps_per_epoch batches: an epoch of more steps than one pass holds
+        # (training.steps_per_epoch on a small selection) goes on into a newly shuffled pass, and an image
+        # the decoder dropped cannot cut an epoch a batch short (Keras would end training on "ran out of data").
+        passes = tf.data.Dataset.counter().flat_map(lambda k: one_pass(e, k))
+        batches = passes.batch(data.batch_size, drop_remainder=True).take(data.steps_per_epoch)
         if mirror:  # drawn from (seed, epoch, batch): a resume that skips batches draws what it would have
             batches = batches.enumerate().map(lambda i, xy: (mirror_half(xy[0], (seed * 1_000_003 + e, i)), xy[1]),
                                               num_parallel_calls=AUTOTUNE, deterministic=True)

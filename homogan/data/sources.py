@@ -92,5 +92,5 @@ def training_data(config: Config, source: Source, batch_size: int | None = None)
     if full == 0:
         raise DataError(f"training.batch_size: {batch_size} × d_steps {t.d_steps} = {per_step} images per step "
                         f"but the selection has only {source.count} images")
-    steps = min(full, t.steps_per_epoch) if t.steps_per_epoch else full
+    steps = t.steps_per_epoch or full  # more than one pass: the pipeline goes on into newly shuffled passes
     return TrainingData(source, config.data.image_size, config.data.channels, per_step, steps)
