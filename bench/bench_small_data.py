@@ -7,7 +7,8 @@ Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders no_ad
 
 For every ``data.limit`` and contender it trains the shipped ``config.json`` (plus any --set) on the first
 ``limit`` images of the selection, at equal steps for all: ``--steps`` (default 12,000, the default run's
-16,000 images × 12 epochs / batch 16) rounded up to whole passes over the ``limit`` images, with sample grids
+16,000 images × 12 epochs / batch 16) rounded up to whole passes over the ``limit`` images (an epoch is one
+pass here, ``training.steps_per_epoch=null``, as when every table of the README was measured), with sample grids
 and checkpoints at about 12 of those epochs and the training-time evaluation off; then ``python -m homogan evaluate`` scores the final
 generator against the reference of the data **without the limit** (``evaluation.reference=unlimited``: the
 distribution the small selection was drawn from, as StyleGAN2-ADA scores its subsets — a generator that
@@ -131,7 +132,8 @@ def planned_runs(args: argparse.Namespace, layout: list[str], batch: int) -> lis
             label = f"{args.layout}-{limit}-{name}"
             epochs = -(-args.steps // (limit // batch))
             every = max(1, round(epochs / 12))
-            sets = [*layout, *args.overrides, f"data.limit={limit}", f"training.epochs={epochs}",
+            sets = [*layout, *args.overrides, f"data.limit={limit}", "training.steps_per_epoch=null",
+                    f"training.epochs={epochs}",
                     f"logging.samples_every_epochs={every}", f"logging.checkpoint_every_epochs={every}",
                     *([f"evaluation.every_epochs={max(1, round(epochs / args.evals))}", "evaluation.reference=unlimited"]
                       if args.evals else ["evaluation.every_epochs=0"]),

@@ -471,6 +471,15 @@ def _discriminator_form(disc) -> str:
     return f"{norm}, {'spectral norm' if disc.spectral_norm else 'no spectral norm'}"
 
 
+def _passes(data) -> str:
+    """How much of the selection an epoch covers, where that is not one pass: a small selection at a fixed
+    ``training.steps_per_epoch`` repeats (say so, with the total), a large one trains on part of it."""
+    images = data.steps_per_epoch * data.batch_size
+    if data.steps_per_epoch == data.num_images // data.batch_size:
+        return ""
+    return f" ({images / data.num_images:.3g} passes of the selection per epoch; training.steps_per_epoch)"
+
+
 def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch, resolved):
     tf = import_tensorflow()
 
@@ -482,7 +491,7 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
     lines = [
         f"run folder   {run.path}",
         f"data         {d.source} {d.root}: {data.num_images} images at {d.image_size}px, "
-        f"{data.steps_per_epoch} steps/epoch × {data.batch_size} images",
+        f"{data.steps_per_epoch} steps/epoch × {data.batch_size} images{_passes(data)}",
         f"selection    {'; '.join(source.log)}",
         f"conditioning {labels}",
         f"generator    {generator.count_params():,} parameters; discriminator {discriminator.count_params():,} "
