@@ -1,6 +1,6 @@
 """The facts of the machine training runs on: CPU model and the flags that matter, accelerators, versions.
 
-Why a module of its own: hardware decides what is fast (bf16 is 1.5–1.9× faster than float32 on CPUs
+Why a module of its own: hardware decides what is fast (bf16 is 1.3–2× faster than float32 on CPUs
 with bf16 units and about 8× slower where it is emulated), and every figure homogan prints must say
 which machine it belongs to. :func:`read_facts` gathers the facts once; :func:`describe` turns them
 into the device block that ``doctor``, the run summary and every bench print. Decisions made from

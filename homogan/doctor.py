@@ -1,6 +1,6 @@
 """``python -m homogan doctor``: what this machine is, and which precision and update mode train fastest here.
 
-Why: the fast path depends on the hardware (bf16 is 1.5–1.9× faster than float32 on CPUs with bf16
+Why: the fast path depends on the hardware (bf16 is 1.3–2× faster than float32 on CPUs with bf16
 units and ~8× slower where it is emulated), so a speed claim made on one machine is not the user's.
 Doctor prints the device block, times a few steps of the configured GAN's own train step (built as
 training builds it, on one in-memory batch, one device) in every applicable precision and update

@@ -7,7 +7,7 @@ Google's documentation for the accelerators):
 * NVIDIA GPU: compute capability ≥ 8.0 (A100, L4, H100) → ``mixed_bfloat16``; 7.x (V100, T4) →
   ``mixed_float16`` with loss scaling (bf16 is not native there); older or unknown → ``float32``.
   With several GPUs the weakest decides.
-* CPU with bf16 units (``avx512_bf16`` or ``amx_bf16``) → ``mixed_bfloat16`` (1.5–1.9× float32);
+* CPU with bf16 units (``avx512_bf16`` or ``amx_bf16``) → ``mixed_bfloat16`` (1.3–2× float32);
   any other CPU → ``float32`` (bf16 is emulated: ~8× slower on an AVX2-only EPYC); flags unreadable
   → ``float32``, which is never the slow path.
 

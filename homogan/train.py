@@ -497,7 +497,7 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
         f"generator    {generator.count_params():,} parameters; discriminator {discriminator.count_params():,} "
         f"({_discriminator_form(config.model.discriminator)})",
         f"training     {t.loss} loss, G:D steps {t.g_steps}:{t.d_steps}, batch {t.batch_size}, "
-        f"epochs {initial_epoch + 1}..{t.epochs}",
+        f"epochs {initial_epoch + 1}..{t.epochs}" + ("" if t.schedule else f" ({t.epochs * data.steps_per_epoch:,} steps in all)"),
         f"device       {device}, precision {resolved.summary()}, XLA {'on' if t.jit_compile else 'off'}, "
         f"distribute {t.distribute}",
     ]

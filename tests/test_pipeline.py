@@ -172,3 +172,14 @@ def test_faces_are_mirrored_half_the_time_afresh_each_epoch_and_a_resume_draws_t
     for i in range(4):
         Image.new("RGB", (8, 8), 40 * i).save(folder / f"{i}.png")
     assert not pipeline.mirrored(tiny_config("data.source=folder", f"data.root={folder.parent}", "data.attributes=[]"))
+
+
+def test_the_run_summary_says_how_many_passes_an_epoch_is_where_it_is_not_one(tiny_config):
+    from homogan.train import _passes
+
+    one_pass = tiny_config("training.steps_per_epoch=null")
+    source = sources.open_source(one_pass)
+    full = sources.training_data(one_pass, source).steps_per_epoch
+    assert _passes(sources.training_data(one_pass, source)) == ""
+    longer = sources.training_data(tiny_config(f"training.steps_per_epoch={4 * full}"), source)
+    assert f"{4 * full * 8 / source.count:.3g} passes of the selection per epoch" in _passes(longer)
