@@ -7,8 +7,9 @@ Usage: python bench/bench_small_data.py [--limits 1000 2000] [--contenders no_ad
 
 For every ``data.limit`` and contender it trains the shipped ``config.json`` (plus any --set) on the first
 ``limit`` images of the selection, at equal steps for all: ``--steps`` (default 12,000, the default run's
-length when the README's tables were measured: 16,000 images × 12 epochs / batch 16; it trains 14 since 2026-12-03) rounded up to whole passes over the ``limit`` images (an epoch is one
-pass here, ``training.steps_per_epoch=null``, as when every table of the README was measured), with sample grids
+length when the README's tables were measured: 16,000 images × 12 epochs / batch 16; it trains 14 since
+2026-12-03) rounded up to whole passes over the ``limit`` images (an epoch is one pass here,
+``training.steps_per_epoch=null``, as when every table of the README was measured), with sample grids
 and checkpoints at about 12 of those epochs and the training-time evaluation off; then ``python -m homogan evaluate`` scores the final
 generator against the reference of the data **without the limit** (``evaluation.reference=unlimited``: the
 distribution the small selection was drawn from, as StyleGAN2-ADA scores its subsets — a generator that

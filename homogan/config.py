@@ -180,7 +180,8 @@ class SchedulePhase:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = _f(10, "Epochs of `steps_per_epoch` steps each (null: of one pass over the training set).", min=1)
+    epochs: int = _f(10, "Epochs of `steps_per_epoch` steps each (of one pass over the training set where that "
+                         "is null).", min=1)
     batch_size: int = _f(64, "Images per discriminator update (global, across devices).", min=1)
     steps_per_epoch: Optional[int] = _f(None, "Training steps per epoch; null = one full pass of the selection. "
                                         "More steps than one pass holds go on into newly shuffled passes, so "

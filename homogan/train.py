@@ -473,7 +473,7 @@ def _discriminator_form(disc) -> str:
 
 def _passes(data) -> str:
     """How much of the selection an epoch covers, where that is not one pass: a small selection at a fixed
-    ``training.steps_per_epoch`` repeats (say so, with the total), a large one trains on part of it."""
+    ``training.steps_per_epoch`` is gone through several times an epoch, a large one only in part."""
     images = data.steps_per_epoch * data.batch_size
     if data.steps_per_epoch == data.num_images // data.batch_size:
         return ""
