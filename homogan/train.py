@@ -474,10 +474,15 @@ def _discriminator_form(disc) -> str:
 def _passes(data) -> str:
     """How much of the selection an epoch covers, where that is not one pass: a small selection at a fixed
     ``training.steps_per_epoch`` is gone through several times an epoch, a large one only in part."""
-    images = data.steps_per_epoch * data.batch_size
     if data.steps_per_epoch == data.num_images // data.batch_size:
         return ""
-    return f" ({images / data.num_images:.3g} passes of the selection per epoch; training.steps_per_epoch)"
+    passes = data.steps_per_epoch * data.batch_size / data.num_images
+    return f" ({passes:.3g} passes of the selection per epoch; training.steps_per_epoch)"
+
+
+def _total_steps(t, data) -> str:
+    """The steps of the whole run, where every epoch has the same number (no batch-size schedule)."""
+    return "" if t.schedule else f" ({t.epochs * data.steps_per_epoch:,} steps in all)"
 
 
 def _print_summary(echo, config, run, data, source, generator, discriminator, initial_epoch, resolved):
@@ -497,7 +502,7 @@ def _print_summary(echo, config, run, data, source, generator, discriminator, in
         f"generator    {generator.count_params():,} parameters; discriminator {discriminator.count_params():,} "
         f"({_discriminator_form(config.model.discriminator)})",
         f"training     {t.loss} loss, G:D steps {t.g_steps}:{t.d_steps}, batch {t.batch_size}, "
-        f"epochs {initial_epoch + 1}..{t.epochs}" + ("" if t.schedule else f" ({t.epochs * data.steps_per_epoch:,} steps in all)"),
+        f"epochs {initial_epoch + 1}..{t.epochs}{_total_steps(t, data)}",
         f"device       {device}, precision {resolved.summary()}, XLA {'on' if t.jit_compile else 'off'}, "
         f"distribute {t.distribute}",
     ]

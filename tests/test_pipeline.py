@@ -175,7 +175,7 @@ def test_faces_are_mirrored_half_the_time_afresh_each_epoch_and_a_resume_draws_t
 
 
 def test_the_run_summary_says_how_many_passes_an_epoch_is_where_it_is_not_one(tiny_config):
-    from homogan.train import _passes
+    from homogan.train import _passes, _total_steps
 
     one_pass = tiny_config("training.steps_per_epoch=null")
     source = sources.open_source(one_pass)
@@ -183,3 +183,5 @@ def test_the_run_summary_says_how_many_passes_an_epoch_is_where_it_is_not_one(ti
     assert _passes(sources.training_data(one_pass, source)) == ""
     longer = sources.training_data(tiny_config(f"training.steps_per_epoch={4 * full}"), source)
     assert f"{4 * full * 8 / source.count:.3g} passes of the selection per epoch" in _passes(longer)
+    config = tiny_config("training.epochs=3", f"training.steps_per_epoch={4 * full}")
+    assert _total_steps(config.training, longer) == f" ({3 * 4 * full:,} steps in all)"
