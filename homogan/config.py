@@ -38,7 +38,7 @@ SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
 #: norm's gain and bias.
 GENERATOR_CONDITIONING = ("concat", "conditional_bn")
 #: How labels enter D (model.discriminator.conditioning): label maps as input channels, projection, or ACGAN.
-DISCRIMINATOR_CONDITIONING = ("concat", "projection", "acgan")
+DISCRIMINATOR_CONDITIONING = ("concat", "projection", "acgan", "projection_ac")
 #: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
 #: (and dropped); any other value is refused with a pointer to the replacement.
@@ -147,10 +147,12 @@ class DiscriminatorConfig:
                                     "model.generator.spectral_norm_variant).", choices=SPECTRAL_NORM_VARIANTS)
     extra_convs: int = _f(0, "Stride-1 3x3 convolutions in every block but the first (more depth).", min=0, max=4)
     conditioning: Optional[str] = _f(None, "How labels enter D: label maps as extra input channels; projection "
-                                     "(Miyato & Koyama 2018: logit + <embed(y), features>); or acgan (Odena et al. "
-                                     "2017: no label input, an auxiliary head predicts the labels). projection/acgan "
-                                     "need labels. null = projection for one-hot classes (data.class_conditional), "
-                                     "concat otherwise.", choices=DISCRIMINATOR_CONDITIONING)
+                                     "(Miyato & Koyama 2018: logit + <embed(y), features>); acgan (Odena et al. "
+                                     "2017: no label input, an auxiliary head predicts the labels); or projection_ac "
+                                     "(projection plus an auxiliary head that classifies one-hot classes with a "
+                                     "softmax, weight training.acgan_weight; needs data.class_conditional). "
+                                     "projection/acgan need labels. null = projection_ac for one-hot classes "
+                                     "(data.class_conditional), concat otherwise.", choices=DISCRIMINATOR_CONDITIONING)
 
 
 @dataclass(frozen=True)
@@ -242,7 +244,7 @@ class TrainingConfig:
     ada_xflip: Optional[bool] = _f(None, "Whether ADA mirrors images; null = on for faces (CelebA layouts, synthetic), "
                                    "off for folders and digits.")
     acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
-                             "\"acgan\" (D: on real images; G: on fakes).", min=0)
+                             "\"acgan\" or \"projection_ac\" (D: on real images; G: on fakes).", min=0)
     precision: str = _f("auto", "Compute precision. auto: the fastest for the device, chosen when training starts "
                         "and recorded in the run's run.json (CPU with bf16 units, TPU, GPU with compute capability "
                         ">= 8.0: mixed_bfloat16; GPU 7.x: mixed_float16; otherwise float32); an explicit value forces "
@@ -417,12 +419,14 @@ def _by_labels(c: Config) -> Config:
     (``data.class_conditional``) get Miyato & Koyama's (2018) recipe for them: a projection head on a spectrally
     normalised D without batch norm — measured on class folders of faces (32 and 64 px) and of digits, where it
     gave the best FID, recall and class control and batch norm with projection collapsed at 64 px —, trained with
-    their hinge loss, which raised the worst class in five of six class-folder runs (README "Small data").
+    their hinge loss, which raised the worst class in five of six class-folder runs; plus AC-GAN's softmax class
+    loss on the same features (``projection_ac``), which raised the worst class by 0.04–0.05 in every class-folder
+    run measured, at a lower recall (README "Small data").
     Multi-label attributes and unconditional data keep the DCGAN D (batch norm, label maps concatenated) and the
     nonsaturating loss, which met the default run's bar."""
     disc, classes, t = c.model.discriminator, c.data.class_conditional, c.training
     decided = {"normalization": "none" if classes else "batch", "spectral_norm": classes,
-               "conditioning": "projection" if classes else "concat"}
+               "conditioning": "projection_ac" if classes else "concat"}
     filled = {k: v for k, v in decided.items() if getattr(disc, k) is None}
     if t.loss is None and classes and _smooths_labels(t):
         raise ConfigError("training.loss: null picks hinge for one-hot classes (data.class_conditional), which has no "
@@ -652,6 +656,10 @@ def _check_semantics(c: Config) -> None:
     if g.conditioning == "conditional_bn" and not g.batch_norm:
         raise ConfigError("model.generator.conditioning: \"conditional_bn\" needs model.generator.batch_norm "
                           "true but it is false; allowed without batch norm: \"concat\"")
+    if c.model.discriminator.conditioning == "projection_ac" and not d.class_conditional:
+        raise ConfigError("model.discriminator.conditioning: \"projection_ac\" classifies one-hot classes with a "
+                          "softmax and needs data.class_conditional true but it is false; allowed for attributes: "
+                          "\"projection\", \"acgan\" or \"concat\"")
     for key, conditioning in (("generator", g.conditioning), ("discriminator", c.model.discriminator.conditioning)):
         if conditioning != "concat" and not d.attributes and not d.class_conditional:
             raise ConfigError(f"model.{key}.conditioning: {json.dumps(conditioning)} needs labels (data.attributes "
@@ -723,7 +731,7 @@ def doubts(c: Config) -> list[str]:
         out.append("R1 with batch norm in D: D's gradient for one image then depends on the other images of the batch, "
                    "so the per-example penalty is not one, and the R1 call updates D's moving statistics a second time "
                    "(use model.discriminator.normalization \"none\" or \"layer\")")
-    if (disc.conditioning == "projection" and disc.normalization == "batch" and not disc.spectral_norm
+    if (disc.conditioning in ("projection", "projection_ac") and disc.normalization == "batch" and not disc.spectral_norm
             and c.data.image_size >= 64):
         out.append("projection in a batch-normalised D without spectral norm at 64 px or more: measured to collapse "
                    "(one image per class at 64 px in both layouts, README \"Small data\"); Miyato & Koyama's "

@@ -112,7 +112,8 @@ class GAN(keras.Model):
 
         ``global_batch_size`` is the number of images per discriminator update across all
         replicas; per-example losses are summed and divided by it (tf.distribute's rule).
-        ``acgan_weight`` is used when the discriminator was built with ``conditioning="acgan"``.
+        ``acgan_weight`` is used when the discriminator was built with ``conditioning="acgan"`` or
+        ``"projection_ac"``.
         ``update_mode``: ``"alternating"`` (D updates, then G updates on fresh fakes) or
         ``"simultaneous"`` (one generator forward feeds both losses; needs ``g_steps = d_steps = 1``).
         """
@@ -149,7 +150,10 @@ class GAN(keras.Model):
         if not self.ada_ops or set(self.ada_ops) - set(diffaugment.ADA_OPS):
             raise ValueError(f"`ada_ops` should be a non-empty list of {', '.join(diffaugment.ADA_OPS)}. "
                              f"Received: `ada_ops={list(ada_ops)}`")
-        self.acgan = getattr(self.discriminator, "conditioning", "concat") == "acgan"
+        conditioning = getattr(self.discriminator, "conditioning", "concat")
+        self.acgan = conditioning in ("acgan", "projection_ac")
+        # One sigmoid per attribute for acgan (multi-label); a softmax over one-hot classes for projection_ac.
+        self.auxiliary_loss = losses.auxiliary_softmax_ce if conditioning == "projection_ac" else losses.auxiliary_bce
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
         self.update_mode = update_mode
@@ -299,7 +303,7 @@ class GAN(keras.Model):
             # Averaged over the D updates that computed it (sample weight 0 on the others).
             stats["r1_penalty"] = (tf.reduce_mean(r1), applied)
         if self.acgan:
-            aux = losses.auxiliary_bce(labels, real_aux)
+            aux = self.auxiliary_loss(labels, real_aux)
             per_example += self.acgan_weight * aux
             stats["aux_loss"] = tf.reduce_mean(aux)
         threshold = self.adversarial.decision_threshold
@@ -380,7 +384,7 @@ class GAN(keras.Model):
         stats = {}
         per_example = self.adversarial.generator(fake_logits)
         if self.acgan:
-            aux = losses.auxiliary_bce(labels, fake_aux)
+            aux = self.auxiliary_loss(labels, fake_aux)
             per_example += self.acgan_weight * aux
             stats["g_aux_loss"] = tf.reduce_mean(aux)
         stats["g_loss"] = tf.reduce_mean(per_example)

@@ -197,20 +197,23 @@ def _d(config):
 
 def test_one_hot_classes_get_the_projection_discriminator_and_attributes_the_dcgan_one():
     """Left null, D's normalisation, spectral norm and conditioning are decided once, at the door, by the labels:
-    one-hot classes → Miyato & Koyama's projection D (spectral norm, no batch norm), multi-label attributes and no
+    one-hot classes → Miyato & Koyama's projection D (spectral norm, no batch norm) with AC-GAN's softmax class
+    loss on its features (projection_ac), multi-label attributes and no
     labels → the DCGAN D that met the default run's bar. A value set in the config or by --set is kept, each key
     on its own; and what a run folder stores is concrete, so a resume never re-decides."""
     assert _d(load_config(ROOT / "config.json")) == ("batch", False, "concat")
     assert _d(load_config(ROOT / "config.json", ["data.attributes=[]"])) == ("batch", False, "concat")
-    assert _d(load_config(ROOT / "config.json", CLASS_FOLDER)) == ("none", True, "projection")
+    assert _d(load_config(ROOT / "config.json", CLASS_FOLDER)) == ("none", True, "projection_ac")
     assert _d(load_config(ROOT / "config.json", [*CLASS_FOLDER, "model.discriminator.normalization=batch"])) == (
-        "batch", True, "projection")
+        "batch", True, "projection_ac")
+    assert _d(load_config(ROOT / "config.json", [*CLASS_FOLDER, "model.discriminator.conditioning=projection"])) == (
+        "none", True, "projection")
     assert _d(load_config(ROOT / "config.json", [*CLASS_FOLDER, "model.discriminator.spectral_norm=false",
                                                  "model.discriminator.conditioning=concat"])) == ("none", False, "concat")
     assert _d(load_config(ROOT / "config.json", ["model.discriminator.conditioning=null"])) == ("batch", False, "concat")
     written = load_config(ROOT / "config.json", CLASS_FOLDER).to_dict()
-    assert written["model"]["discriminator"]["conditioning"] == "projection"
-    assert _d(from_dict(written, written_out=True)) == ("none", True, "projection")
+    assert written["model"]["discriminator"]["conditioning"] == "projection_ac"
+    assert _d(from_dict(written, written_out=True)) == ("none", True, "projection_ac")
 
 
 def test_one_hot_classes_train_with_the_hinge_loss_and_everything_else_as_before():

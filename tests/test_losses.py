@@ -42,6 +42,20 @@ def test_soft_targets_enter_bce():
     np.testing.assert_allclose(d_real, -(t.numpy() * np.log(sig) + (1 - t.numpy()) * np.log(1 - sig)), rtol=1e-5)
 
 
+def test_auxiliary_losses_on_known_logits():
+    """The softmax CE (projection_ac, one-hot classes) is −log p(class | x), not divided by the number of classes;
+    the sigmoid BCE (acgan, multi-label) is the mean over attributes of each attribute's BCE."""
+    logits = np.array([[2.0, -1.0, 0.5], [0.0, 3.0, -2.0]], "float32")
+    one_hot = np.array([[1, 0, 0], [0, 0, 1]], "float32")
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(losses.auxiliary_softmax_ce(one_hot, logits), -log_p[[0, 1], [0, 2]], rtol=1e-5)
+    bce = softplus(-logits) * one_hot + softplus(logits) * (1 - one_hot)
+    np.testing.assert_allclose(losses.auxiliary_bce(one_hot, logits), bce.mean(axis=1), rtol=1e-5)
+    # The softmax ties the classes together: a wrong class's logit up by 5 moves the right class's CE by ~1.9.
+    wrong = logits + np.array([[0, 5.0, 0], [0, 0, 0]], "float32")
+    assert float(losses.auxiliary_softmax_ce(one_hot, wrong)[0]) > float(losses.auxiliary_softmax_ce(one_hot, logits)[0]) + 1.5
+
+
 @pytest.mark.parametrize("name", list(losses.LOSSES))
 def test_gradient_signs(name):
     """D's loss falls as real logits rise and fake logits fall; G's loss falls as fake logits rise.

@@ -132,7 +132,7 @@ def test_spectral_norm_keeps_every_top_singular_value_near_one():
         assert 0.99 < top < 1.05, (layer.name, top)  # the estimate σ never exceeds the truth: W/σ ≥ 1
 
 
-@pytest.mark.parametrize("conditioning", ["projection", "acgan"])
+@pytest.mark.parametrize("conditioning", ["projection", "acgan", "projection_ac"])
 def test_projection_and_acgan_heads(conditioning):
     d = Discriminator(32, 3, 3, width=4, normalization="none", conditioning=conditioning)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
@@ -142,8 +142,7 @@ def test_projection_and_acgan_heads(conditioning):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(d(x, y1)), keras.ops.convert_to_numpy(logits), rtol=1e-6)
     first_conv = next(layer for layer in d.blocks if isinstance(layer, keras.layers.Conv2D))
     assert first_conv.kernel.shape[2] == 3  # no label maps at the input
-    if conditioning == "projection":
-        assert aux is None
+    if conditioning in ("projection", "projection_ac"):
         # logit(y) - logit(0) = <E y, phi(x)> exactly: the labels enter only through the projection.
         phi = keras.ops.convert_to_numpy(d.features(x, y1))
         embed = keras.ops.convert_to_numpy(d.embedding.kernel)
@@ -151,11 +150,20 @@ def test_projection_and_acgan_heads(conditioning):
         np.testing.assert_allclose(diff, np.sum((y1 @ embed) * phi, axis=1), rtol=1e-4, atol=1e-5)
         assert np.abs(diff).max() > 1e-4
     else:
-        assert tuple(aux.shape) == (2, 3)
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(d(x, y0)), keras.ops.convert_to_numpy(d(x, y1)))
+    if conditioning == "projection":
+        assert aux is None
+    else:
+        # The auxiliary head reads the same features phi(x), and not the labels.
+        assert tuple(aux.shape) == (2, 3)
+        _, aux0 = d(x, y0, return_aux=True)
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(aux0), keras.ops.convert_to_numpy(aux))
+        phi = keras.ops.convert_to_numpy(d.features(x, y1))
+        head = keras.ops.convert_to_numpy(d.aux_head.kernel), keras.ops.convert_to_numpy(d.aux_head.bias)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(aux), phi @ head[0] + head[1], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan"])
+@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan", "projection_ac"])
 def test_logits_stay_float32_under_mixed_precision_with_spectral_norm(conditioning):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

@@ -150,6 +150,35 @@ def test_projection_and_acgan_train_and_use_their_labels(conditioning):
     assert np.isfinite(logs[-1]["g_aux_loss"]) and np.isfinite(logs[-1]["aux_loss"])
 
 
+CLASSES = ["data.source=folder", "data.root=/nowhere", "data.class_conditional=true", "data.attributes=[]",
+           "data.filters={}", "data.balance=null"]
+
+
+def test_projection_ac_adds_a_softmax_class_loss_to_the_projection_d_in_both_updates():
+    """projection_ac: D keeps the projection logit and adds acgan_weight × the softmax CE of its auxiliary head on
+    real images; G's loss adds the same CE on its fakes of the requested classes."""
+    config = load_config(None, [*TINY, *CLASSES, "model.discriminator.conditioning=projection_ac",
+                                "model.discriminator.spectral_norm=false", "training.acgan_weight=2.5"])
+    gan = build_gan(config, num_labels=3)
+    assert gan.auxiliary_loss is losses.auxiliary_softmax_ce
+    x, _ = batch(config)
+    y = tf.one_hot([0, 1, 2, 0], 3)
+    _, aux = gan.discriminator(x, y, training=True, return_aux=True)
+    expected = float(tf.reduce_mean(losses.auxiliary_softmax_ce(y, aux)))
+    stats = gan.discriminator_step(x, y)
+    assert float(stats["aux_loss"]) == pytest.approx(expected, rel=1e-4)
+    assert float(stats["d_loss"] - stats["d_loss_real"] - stats["d_loss_fake"]) == pytest.approx(2.5 * expected,
+                                                                                                  rel=1e-4)
+    z = gan.sample_latent(4)
+    fake = gan.generate(y, z=z)
+    _, fake_aux = gan.discriminator(fake, y, return_aux=True)
+    other = tf.one_hot([1, 2, 0, 1], 3)
+    g_aux = [float(tf.reduce_mean(losses.auxiliary_softmax_ce(labels, fake_aux))) for labels in (y, other)]
+    assert abs(g_aux[0] - g_aux[1]) > 1e-4
+    logs = [{k: float(v) for k, v in gan.train_step((x, y)).items()}]
+    assert all(np.isfinite(log[k]) for log in logs for k in ("aux_loss", "g_aux_loss", "g_loss", "d_loss"))
+
+
 def test_acgan_generator_loss_depends_on_the_labels():
     config = load_config(None, [*TINY, *LABELS, "model.discriminator.conditioning=acgan",
                                 "model.discriminator.normalization=none"])
@@ -165,6 +194,8 @@ def test_acgan_generator_loss_depends_on_the_labels():
     (["model.discriminator.conditioning=projection"],
      ["model.discriminator.conditioning", "projection", "needs labels"]),
     (["model.discriminator.conditioning=acgan", "data.source=folder"], ["conditioning", "acgan", "concat"]),
+    (["model.discriminator.conditioning=projection_ac", 'data.attributes=["Bald"]'],
+     ["model.discriminator.conditioning", "projection_ac", "data.class_conditional", "\"acgan\""]),
     (["model.discriminator.conditioning=film"], ["model.discriminator.conditioning", "film", "projection"]),
     (['training.augment=["color", "flip"]'], ["training.augment[1]", "flip", "translation"]),
     (['training.augment=["color", "color"]'], ["training.augment", "twice"]),

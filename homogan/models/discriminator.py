@@ -27,6 +27,9 @@ class Discriminator(keras.Model):
       ``num_labels`` logits (one sigmoid per attribute, multi-label) that the train step fits to the
       labels. ``call(..., return_aux=True)`` returns ``(logits, aux_logits)``; plain calls (and so the
       GP/R1 critic callables) return the logits only, ignoring ``labels``.
+    * ``"projection_ac"``: both — the projection logit, and an auxiliary head on the same features φ(x) whose
+      logits the train step fits to one-hot classes with a softmax (AC-GAN's classifier term on Miyato &
+      Koyama's D; the plain calls return the projection logit).
 
     Instance noise and DiffAugment are training rules of :class:`homogan.gan.GAN`, not layers here.
 
@@ -45,7 +48,7 @@ class Discriminator(keras.Model):
         spectral_norm: bool, spectral normalisation of every kernel (also the projection embedding
             and the auxiliary head).
         extra_convs: int, stride-1 3x3 convolutions added in every block but the first.
-        conditioning: "concat", "projection" or "acgan" (see above).
+        conditioning: "concat", "projection", "acgan" or "projection_ac" (see above).
     """
 
     def __init__(self, image_size: int, channels: int, num_labels: int = 0, *, width: int = 64,
@@ -89,11 +92,11 @@ class Discriminator(keras.Model):
         self.head = maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm, spectral_norm_variant)
         features = 4 * 4 * min(width * 2 ** (num_blocks(image_size) - 1), max_width)
         self.embedding = self.aux_head = None
-        if conditioning == "projection":
+        if conditioning in ("projection", "projection_ac"):
             self.embedding = maybe_spectral(keras.layers.Dense(features, use_bias=False, dtype="float32",
                                                                name="projection_embedding"), spectral_norm,
                                             spectral_norm_variant)
-        elif conditioning == "acgan":
+        if conditioning in ("acgan", "projection_ac"):
             self.aux_head = maybe_spectral(keras.layers.Dense(num_labels, dtype="float32", name="aux_head"),
                                            spectral_norm, spectral_norm_variant)
 
