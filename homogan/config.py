@@ -420,7 +420,7 @@ def _by_labels(c: Config) -> Config:
     normalised D without batch norm — measured on class folders of faces (32 and 64 px) and of digits, where it
     gave the best FID, recall and class control and batch norm with projection collapsed at 64 px —, trained with
     their hinge loss, which raised the worst class in five of six class-folder runs; plus AC-GAN's softmax class
-    loss on the same features (``projection_ac``), which raised the worst class by 0.04–0.05 in every class-folder
+    loss on the same features (``projection_ac``), which raised the worst class by 0.04–0.11 in every class-folder
     run measured, at a lower recall (README "Small data").
     Multi-label attributes and unconditional data keep the DCGAN D (batch norm, label maps concatenated) and the
     nonsaturating loss, which met the default run's bar."""

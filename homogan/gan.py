@@ -150,10 +150,11 @@ class GAN(keras.Model):
         if not self.ada_ops or set(self.ada_ops) - set(diffaugment.ADA_OPS):
             raise ValueError(f"`ada_ops` should be a non-empty list of {', '.join(diffaugment.ADA_OPS)}. "
                              f"Received: `ada_ops={list(ada_ops)}`")
-        conditioning = getattr(self.discriminator, "conditioning", "concat")
-        self.acgan = conditioning in ("acgan", "projection_ac")
-        # One sigmoid per attribute for acgan (multi-label); a softmax over one-hot classes for projection_ac.
-        self.auxiliary_loss = losses.auxiliary_softmax_ce if conditioning == "projection_ac" else losses.auxiliary_bce
+        # The auxiliary label loss is trained wherever D was built with an auxiliary head (acgan, projection_ac):
+        # one sigmoid per attribute for acgan (multi-label), a softmax over one-hot classes for projection_ac.
+        self.acgan = getattr(self.discriminator, "aux_head", None) is not None
+        one_hot = getattr(self.discriminator, "conditioning", "concat") == "projection_ac"
+        self.auxiliary_loss = losses.auxiliary_softmax_ce if one_hot else losses.auxiliary_bce
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
         self.update_mode = update_mode
