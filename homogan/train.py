@@ -474,10 +474,9 @@ def _discriminator_form(disc) -> str:
 def _passes(data) -> str:
     """How much of the selection an epoch covers, where that is not one pass: a small selection at a fixed
     ``training.steps_per_epoch`` is gone through several times an epoch, a large one only in part."""
-    if data.steps_per_epoch == data.num_images // data.batch_size:
+    if data.passes_per_epoch == 1.0:
         return ""
-    passes = data.steps_per_epoch * data.batch_size / data.num_images
-    return f" ({passes:.3g} passes of the selection per epoch; training.steps_per_epoch)"
+    return f" ({data.passes_per_epoch:.3g} passes of the selection per epoch; training.steps_per_epoch)"
 
 
 def _total_steps(t, data) -> str:

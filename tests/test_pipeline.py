@@ -24,6 +24,7 @@ def test_batches_have_training_range_shapes_and_labels(tiny_config):
     source = sources.open_source(config)
     data = sources.training_data(config, source)
     assert data.steps_per_epoch == source.count // 8
+    assert data.passes_per_epoch == 1.0  # the run summary says nothing about passes then
     batches = epochs_of(config, data)
     assert len(batches) == data.steps_per_epoch
     images, labels = batches[0]
@@ -62,6 +63,7 @@ def test_an_epoch_of_more_steps_than_a_pass_goes_on_into_newly_shuffled_passes(t
     longer = tiny_config("training.epochs=2", f"training.steps_per_epoch={3 * full + 1}")
     data = sources.training_data(longer, source)
     assert data.steps_per_epoch == 3 * full + 1
+    assert data.passes_per_epoch == (3 * full + 1) * data.batch_size / source.count > 3
     batches = epochs_of(longer, data)
     assert len(batches) == 2 * (3 * full + 1)
     first = epochs_of(one_pass, sources.training_data(one_pass, source))

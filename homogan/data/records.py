@@ -39,3 +39,10 @@ class TrainingData:
     @property
     def label_names(self) -> list[str]:
         return self.source.label_names
+
+    @property
+    def passes_per_epoch(self) -> float:
+        """How much of the selection an epoch goes through: 1 where ``training.steps_per_epoch`` is null (one
+        pass, the remainder dropped), several for a small selection at a fixed step count, a share for a large one."""
+        full = self.num_images // self.batch_size
+        return 1.0 if self.steps_per_epoch == full else self.steps_per_epoch * self.batch_size / self.num_images
