@@ -38,7 +38,9 @@ SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
 #: norm's gain and bias.
 GENERATOR_CONDITIONING = ("concat", "conditional_bn")
 #: How labels enter D (model.discriminator.conditioning): label maps as input channels, projection, or ACGAN.
-DISCRIMINATOR_CONDITIONING = ("concat", "projection", "acgan", "projection_ac")
+DISCRIMINATOR_CONDITIONING = ("concat", "projection", "acgan", "projection_ac", "projection_tac")
+#: The conditionings whose auxiliary head classifies one-hot classes with a softmax (need data.class_conditional).
+ONE_HOT_CONDITIONING = ("projection_ac", "projection_tac")
 #: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
 #: (and dropped); any other value is refused with a pointer to the replacement.
@@ -150,7 +152,10 @@ class DiscriminatorConfig:
                                      "(Miyato & Koyama 2018: logit + <embed(y), features>); acgan (Odena et al. "
                                      "2017: no label input, an auxiliary head predicts the labels); or projection_ac "
                                      "(projection plus an auxiliary head that classifies one-hot classes with a "
-                                     "softmax, weight training.acgan_weight; needs data.class_conditional). "
+                                     "softmax, weight training.acgan_weight; needs data.class_conditional); or projection_tac (projection_ac "
+                                     "plus TAC-GAN's twin classifier, Gong et al. 2019: a second head fitted to "
+                                     "the classes of fakes, whose loss G maximises, so G matches each class's "
+                                     "variety instead of drawing only what the classifier is sure of). "
                                      "projection/acgan need labels. null = projection_ac for one-hot classes "
                                      "(data.class_conditional), concat otherwise.", choices=DISCRIMINATOR_CONDITIONING)
 
@@ -244,7 +249,8 @@ class TrainingConfig:
     ada_xflip: Optional[bool] = _f(None, "Whether ADA mirrors images; null = on for faces (CelebA layouts, synthetic), "
                                    "off for folders and digits.")
     acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
-                             "\"acgan\" or \"projection_ac\" (D: on real images; G: on fakes).", min=0)
+                             "\"acgan\", \"projection_ac\" or \"projection_tac\" (D: on real images, and with the twin on fakes; G: "
+                             "on fakes).", min=0)
     precision: str = _f("auto", "Compute precision. auto: the fastest for the device, chosen when training starts "
                         "and recorded in the run's run.json (CPU with bf16 units, TPU, GPU with compute capability "
                         ">= 8.0: mixed_bfloat16; GPU 7.x: mixed_float16; otherwise float32); an explicit value forces "
@@ -656,10 +662,10 @@ def _check_semantics(c: Config) -> None:
     if g.conditioning == "conditional_bn" and not g.batch_norm:
         raise ConfigError("model.generator.conditioning: \"conditional_bn\" needs model.generator.batch_norm "
                           "true but it is false; allowed without batch norm: \"concat\"")
-    if c.model.discriminator.conditioning == "projection_ac" and not d.class_conditional:
-        raise ConfigError("model.discriminator.conditioning: \"projection_ac\" classifies one-hot classes with a "
-                          "softmax and needs data.class_conditional true but it is false; allowed for attributes: "
-                          "\"projection\", \"acgan\" or \"concat\"")
+    if c.model.discriminator.conditioning in ONE_HOT_CONDITIONING and not d.class_conditional:
+        raise ConfigError(f"model.discriminator.conditioning: {json.dumps(c.model.discriminator.conditioning)} "
+                          "classifies one-hot classes with a softmax and needs data.class_conditional true but it is "
+                          "false; allowed for attributes: \"projection\", \"acgan\" or \"concat\"")
     for key, conditioning in (("generator", g.conditioning), ("discriminator", c.model.discriminator.conditioning)):
         if conditioning != "concat" and not d.attributes and not d.class_conditional:
             raise ConfigError(f"model.{key}.conditioning: {json.dumps(conditioning)} needs labels (data.attributes "
@@ -731,7 +737,7 @@ def doubts(c: Config) -> list[str]:
         out.append("R1 with batch norm in D: D's gradient for one image then depends on the other images of the batch, "
                    "so the per-example penalty is not one, and the R1 call updates D's moving statistics a second time "
                    "(use model.discriminator.normalization \"none\" or \"layer\")")
-    if (disc.conditioning in ("projection", "projection_ac") and disc.normalization == "batch" and not disc.spectral_norm
+    if (disc.conditioning in ("projection", *ONE_HOT_CONDITIONING) and disc.normalization == "batch" and not disc.spectral_norm
             and c.data.image_size >= 64):
         out.append("projection in a batch-normalised D without spectral norm at 64 px or more: measured to collapse "
                    "(one image per class at 64 px in both layouts, README \"Small data\"); Miyato & Koyama's "

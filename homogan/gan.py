@@ -35,6 +35,7 @@ import keras
 import tensorflow as tf
 
 from homogan import augment as diffaugment, losses, regularizers
+from homogan.config import ONE_HOT_CONDITIONING
 from homogan.models import spectral
 from homogan.pixels import to_unit_range
 from homogan.seeds import ReplicaSeedGenerator
@@ -112,8 +113,8 @@ class GAN(keras.Model):
 
         ``global_batch_size`` is the number of images per discriminator update across all
         replicas; per-example losses are summed and divided by it (tf.distribute's rule).
-        ``acgan_weight`` is used when the discriminator was built with ``conditioning="acgan"`` or
-        ``"projection_ac"``.
+        ``acgan_weight`` is used when the discriminator was built with ``conditioning="acgan"``,
+        ``"projection_ac"`` or ``"projection_tac"`` (the twin classifier's terms have the same weight).
         ``update_mode``: ``"alternating"`` (D updates, then G updates on fresh fakes) or
         ``"simultaneous"`` (one generator forward feeds both losses; needs ``g_steps = d_steps = 1``).
         """
@@ -150,10 +151,12 @@ class GAN(keras.Model):
         if not self.ada_ops or set(self.ada_ops) - set(diffaugment.ADA_OPS):
             raise ValueError(f"`ada_ops` should be a non-empty list of {', '.join(diffaugment.ADA_OPS)}. "
                              f"Received: `ada_ops={list(ada_ops)}`")
-        # The auxiliary label loss is trained wherever D was built with an auxiliary head (acgan, projection_ac):
-        # one sigmoid per attribute for acgan (multi-label), a softmax over one-hot classes for projection_ac.
+        # The auxiliary label loss is trained wherever D was built with an auxiliary head (acgan, projection_ac,
+        # projection_tac): one sigmoid per attribute for acgan (multi-label), a softmax over one-hot classes for the
+        # others; with a twin head (projection_tac) TAC-GAN's twin classifier too.
         self.acgan = getattr(self.discriminator, "aux_head", None) is not None
-        one_hot = getattr(self.discriminator, "conditioning", "concat") == "projection_ac"
+        self.twin = getattr(self.discriminator, "twin_head", None) is not None
+        one_hot = getattr(self.discriminator, "conditioning", "concat") in ONE_HOT_CONDITIONING
         self.auxiliary_loss = losses.auxiliary_softmax_ce if one_hot else losses.auxiliary_bce
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
@@ -167,6 +170,8 @@ class GAN(keras.Model):
         if self.acgan:
             self.trackers["aux_loss"] = keras.metrics.Mean(name="aux_loss")
             self.trackers["g_aux_loss"] = keras.metrics.Mean(name="g_aux_loss")
+        if self.twin:
+            self.trackers["twin_loss"] = keras.metrics.Mean(name="twin_loss")
         if self.adversarial.decision_threshold is None:
             # No accuracy without a threshold (see homogan.losses): the critic's score gap instead.
             del self.trackers["d_acc_real"], self.trackers["d_acc_fake"]
@@ -264,10 +269,19 @@ class GAN(keras.Model):
         return x
 
     def _score(self, images, labels):
-        """D's logits (and auxiliary label logits with ACGAN, else None) in training mode."""
+        """D's logits (and auxiliary label logits with ACGAN — the classifier's, then the twin's with TAC —, else
+        None) in training mode."""
         if self.acgan:
             return self.discriminator(images, labels, training=True, return_aux=True)
         return self.discriminator(images, labels, training=True), None
+
+    def _classifier(self, aux):
+        """The auxiliary classifier's logits: all of D's auxiliary output, or its first half with a twin."""
+        return aux[:, : self.num_labels] if self.twin else aux
+
+    def _twin(self, aux):
+        """The twin classifier's logits, the second half of D's auxiliary output (``projection_tac``)."""
+        return aux[:, self.num_labels:]
 
     def discriminator_step(self, real, labels):
         spectral.power_iteration(self.discriminator)  # u moves once per D update, not per D call
@@ -277,17 +291,19 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             real_in, fake_in = self.discriminator_view(real), self.discriminator_view(fake)
             real_logits, real_aux = self._score(real_in, labels)
-            fake_logits, _ = self._score(fake_in, labels)
-            loss, stats = self._discriminator_loss(real_in, fake_in, real_logits, real_aux, fake_logits, labels,
-                                                   real_t, fake_t)
+            fake_logits, fake_aux = self._score(fake_in, labels)
+            loss, stats = self._discriminator_loss(real_in, fake_in, real_logits, real_aux, fake_logits, fake_aux,
+                                                   labels, real_t, fake_t)
             scaled = self.d_optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.discriminator.trainable_variables)
         stats["d_updates"] = self._update_discriminator(grads)
         return stats
 
-    def _discriminator_loss(self, real_in, fake_in, real_logits, real_aux, fake_logits, labels, real_t, fake_t):
+    def _discriminator_loss(self, real_in, fake_in, real_logits, real_aux, fake_logits, fake_aux, labels, real_t,
+                            fake_t):
         """(D's loss scaled by the global batch, its statistics) for D's scores of the viewed batches;
-        adds the penalties (drawing the GP's epsilon here) and the ACGAN auxiliary loss."""
+        adds the penalties (drawing the GP's epsilon here), the ACGAN auxiliary loss on real images and, with a
+        twin classifier, its loss on the fakes (TAC-GAN: the twin learns which class G drew)."""
         batch = tf.shape(real_in)[0]
         stats = {}
         d_real, d_fake = self.adversarial.discriminator(real_logits, fake_logits, real_t, fake_t)
@@ -304,9 +320,13 @@ class GAN(keras.Model):
             # Averaged over the D updates that computed it (sample weight 0 on the others).
             stats["r1_penalty"] = (tf.reduce_mean(r1), applied)
         if self.acgan:
-            aux = self.auxiliary_loss(labels, real_aux)
+            aux = self.auxiliary_loss(labels, self._classifier(real_aux))
             per_example += self.acgan_weight * aux
             stats["aux_loss"] = tf.reduce_mean(aux)
+        if self.twin:
+            twin = self.auxiliary_loss(labels, self._twin(fake_aux))
+            per_example += self.acgan_weight * twin
+            stats["twin_loss"] = tf.reduce_mean(twin)
         threshold = self.adversarial.decision_threshold
         stats.update(d_loss=tf.reduce_mean(per_example), d_loss_real=tf.reduce_mean(d_real),
                      d_loss_fake=tf.reduce_mean(d_fake))
@@ -385,9 +405,14 @@ class GAN(keras.Model):
         stats = {}
         per_example = self.adversarial.generator(fake_logits)
         if self.acgan:
-            aux = self.auxiliary_loss(labels, fake_aux)
+            aux = self.auxiliary_loss(labels, self._classifier(fake_aux))
             per_example += self.acgan_weight * aux
             stats["g_aux_loss"] = tf.reduce_mean(aux)
+        if self.twin:
+            # TAC-GAN (Gong et al. 2019, eq. 6): G maximises the twin's loss on its fakes. The classifier term alone
+            # lowers the fakes' conditional entropy (G draws what the classifier is sure of, AC-GAN's lost
+            # variety); minus the twin's cross-entropy cancels that term, leaving G to match P(x | y).
+            per_example -= self.acgan_weight * self.auxiliary_loss(labels, self._twin(fake_aux))
         stats["g_loss"] = tf.reduce_mean(per_example)
         return self._mean(per_example), stats
 
@@ -415,8 +440,8 @@ class GAN(keras.Model):
             real_in, fake_in = self.discriminator_view(real), self.discriminator_view(fake)
             real_logits, real_aux = self._score(real_in, labels)
             fake_logits, fake_aux = self._score(fake_in, labels)
-            d_loss, stats = self._discriminator_loss(real_in, fake_in, real_logits, real_aux, fake_logits, labels,
-                                                     real_t, fake_t)
+            d_loss, stats = self._discriminator_loss(real_in, fake_in, real_logits, real_aux, fake_logits, fake_aux,
+                                                     labels, real_t, fake_t)
             g_loss, g_stats = self._generator_loss(fake_logits, fake_aux, labels)
             d_scaled, g_scaled = self.d_optimizer.scale_loss(d_loss), self.g_optimizer.scale_loss(g_loss)
         d_grads = tape.gradient(d_scaled, self.discriminator.trainable_variables)

@@ -132,7 +132,7 @@ def test_spectral_norm_keeps_every_top_singular_value_near_one():
         assert 0.99 < top < 1.05, (layer.name, top)  # the estimate σ never exceeds the truth: W/σ ≥ 1
 
 
-@pytest.mark.parametrize("conditioning", ["projection", "acgan", "projection_ac"])
+@pytest.mark.parametrize("conditioning", ["projection", "acgan", "projection_ac", "projection_tac"])
 def test_projection_and_acgan_heads(conditioning):
     d = Discriminator(32, 3, 3, width=4, normalization="none", conditioning=conditioning)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
@@ -142,7 +142,7 @@ def test_projection_and_acgan_heads(conditioning):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(d(x, y1)), keras.ops.convert_to_numpy(logits), rtol=1e-6)
     first_conv = next(layer for layer in d.blocks if isinstance(layer, keras.layers.Conv2D))
     assert first_conv.kernel.shape[2] == 3  # no label maps at the input
-    if conditioning in ("projection", "projection_ac"):
+    if conditioning != "acgan":
         # logit(y) - logit(0) = <E y, phi(x)> exactly: the labels enter only through the projection.
         phi = keras.ops.convert_to_numpy(d.features(x, y1))
         embed = keras.ops.convert_to_numpy(d.embedding.kernel)
@@ -154,16 +154,21 @@ def test_projection_and_acgan_heads(conditioning):
     if conditioning == "projection":
         assert aux is None
     else:
-        # The auxiliary head reads the same features phi(x), and not the labels.
-        assert tuple(aux.shape) == (2, 3)
+        # The auxiliary head (and TAC's twin, a head of its own, its logits after the classifier's) reads the
+        # same features phi(x), and not the labels.
+        heads = [d.aux_head] + ([d.twin_head] if conditioning == "projection_tac" else [])
+        assert tuple(aux.shape) == (2, 3 * len(heads))
         _, aux0 = d(x, y0, return_aux=True)
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(aux0), keras.ops.convert_to_numpy(aux))
         phi = keras.ops.convert_to_numpy(d.features(x, y1))
-        head = keras.ops.convert_to_numpy(d.aux_head.kernel), keras.ops.convert_to_numpy(d.aux_head.bias)
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(aux), phi @ head[0] + head[1], rtol=1e-4, atol=1e-5)
+        expected = [phi @ keras.ops.convert_to_numpy(h.kernel) + keras.ops.convert_to_numpy(h.bias) for h in heads]
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(aux), np.concatenate(expected, axis=1), rtol=1e-4,
+                                   atol=1e-5)
+        if len(heads) == 2:
+            assert np.abs(expected[0] - expected[1]).max() > 1e-3  # two classifiers, not one head twice
 
 
-@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan", "projection_ac"])
+@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan", "projection_ac", "projection_tac"])
 def test_logits_stay_float32_under_mixed_precision_with_spectral_norm(conditioning):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

@@ -30,6 +30,9 @@ class Discriminator(keras.Model):
     * ``"projection_ac"``: both — the projection logit, and an auxiliary head on the same features φ(x) whose
       logits the train step fits to one-hot classes with a softmax (AC-GAN's classifier term on Miyato &
       Koyama's D; the plain calls return the projection logit).
+    * ``"projection_tac"``: ``projection_ac`` plus TAC-GAN's twin classifier (Gong et al. 2019), a second head on
+      φ(x) that the train step fits to the classes of fakes; ``return_aux=True`` then returns the two heads'
+      logits side by side, ``(batch, 2 · num_labels)``: the classifier's first, the twin's last.
 
     Instance noise and DiffAugment are training rules of :class:`homogan.gan.GAN`, not layers here.
 
@@ -48,7 +51,7 @@ class Discriminator(keras.Model):
         spectral_norm: bool, spectral normalisation of every kernel (also the projection embedding
             and the auxiliary head).
         extra_convs: int, stride-1 3x3 convolutions added in every block but the first.
-        conditioning: "concat", "projection", "acgan" or "projection_ac" (see above).
+        conditioning: "concat", "projection", "acgan", "projection_ac" or "projection_tac" (see above).
     """
 
     def __init__(self, image_size: int, channels: int, num_labels: int = 0, *, width: int = 64,
@@ -91,14 +94,17 @@ class Discriminator(keras.Model):
         self.blocks = layers
         self.head = maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm, spectral_norm_variant)
         features = 4 * 4 * min(width * 2 ** (num_blocks(image_size) - 1), max_width)
-        self.embedding = self.aux_head = None
-        if conditioning in ("projection", "projection_ac"):
+        self.embedding = self.aux_head = self.twin_head = None
+        if conditioning in ("projection", "projection_ac", "projection_tac"):
             self.embedding = maybe_spectral(keras.layers.Dense(features, use_bias=False, dtype="float32",
                                                                name="projection_embedding"), spectral_norm,
                                             spectral_norm_variant)
-        if conditioning in ("acgan", "projection_ac"):
+        if conditioning in ("acgan", "projection_ac", "projection_tac"):
             self.aux_head = maybe_spectral(keras.layers.Dense(num_labels, dtype="float32", name="aux_head"),
                                            spectral_norm, spectral_norm_variant)
+        if conditioning == "projection_tac":  # a head of its own, so spectral norm bounds each classifier alone
+            self.twin_head = maybe_spectral(keras.layers.Dense(num_labels, dtype="float32", name="twin_head"),
+                                            spectral_norm, spectral_norm_variant)
 
     def features(self, images, labels, training=False):
         """φ(x): the flattened last block (label maps appended to the input only for "concat")."""
@@ -120,6 +126,9 @@ class Discriminator(keras.Model):
             return (logits, None) if return_aux else logits
         # Computed on every call (not only with return_aux) so that the head is built with the rest.
         aux = keras.ops.cast(self.aux_head(phi, training=training), "float32")
+        if self.twin_head is not None:
+            twin = keras.ops.cast(self.twin_head(phi, training=training), "float32")
+            aux = keras.ops.concatenate([aux, twin], axis=-1)
         return (logits, aux) if return_aux else logits
 
     def get_config(self):
