@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 
 from homogan.config import load_config
-from homogan.data import cache
+from homogan.data import cache, prepared, sources
 
 EVAL = ["evaluation.every_epochs=1", "evaluation.num_samples=16", "evaluation.num_real=16",
         "evaluation.per_combination=2", "evaluation.classifier_epochs=1", 'data.attributes=["Bald"]']
@@ -41,6 +41,8 @@ def test_a_folder_is_the_same_dataset_wherever_it_lives_and_another_once_its_fil
     assert cache.dataset_identity(a) == cache.dataset_identity(b)
     assert classifier.key_for(a, classifier.spec_for(a)) == classifier.key_for(b, classifier.spec_for(b))
     assert evaluation.reference_key(a, "x") == evaluation.reference_key(b, "x")
+    # The prepared shards too (they held the absolute paths): copytree keeps the folders' mtimes, as a move does.
+    assert prepared.key(a, sources.open_source(a)) == prepared.key(b, sources.open_source(b))
 
     (there / "a" / ".DS_Store").write_bytes(b"junk")  # hidden files are not data
     keys = lambda: (cache.dataset_identity(b), classifier.key_for(b, classifier.spec_for(b)),  # noqa: E731

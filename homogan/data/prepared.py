@@ -17,7 +17,7 @@ per-epoch shuffle of :func:`homogan.data.pipeline.make_dataset` (order depends o
 sequence from shards as from JPEGs, and a resumed run sees the same batches either way.
 
 **Key**: :func:`homogan.data.cache.dataset_identity` (source, size, crop, channels, contents), the selection keys, a
-fingerprint of the selected files in their order with their labels (so the seed-dependent order, balance and limit
+fingerprint of the selected files in their order (named relative to `data.root`) with their labels (so the seed-dependent order, balance and limit
 are covered exactly), the modification times of the image folders, the source code of ``decode`` (and what it
 calls) and the TensorFlow version: a prepared folder is used only if it holds exactly what decoding would give.
 
@@ -93,24 +93,30 @@ def _tensorflow_version() -> str:
         return "unknown"
 
 
-def _files_fingerprint(source) -> dict | None:
+def _files_fingerprint(source, root) -> dict | None:
     """The selected files in their order, their labels, and their folders' modification times (a file added,
-    removed or renamed changes its folder's mtime). None for tfds records (their order is fixed by tfds)."""
+    removed or renamed changes its folder's mtime). None for tfds records (their order is fixed by tfds).
+
+    Names are taken relative to ``data.root``, as :func:`homogan.data.cache.dataset_identity` takes them: a
+    project moved elsewhere (its cache moves with ``data.root``) keeps its prepared shards, where its absolute
+    paths made every move a rebuild."""
     if source.paths is None:
         return None
-    h = hashlib.sha1("\n".join(source.paths).encode())
+    names = [os.path.relpath(p, root) for p in source.paths]
+    h = hashlib.sha1("\n".join(names).encode())
     labels = np.ascontiguousarray(source.labels)
     h.update(str((labels.shape, labels.dtype.str)).encode())
     h.update(labels.tobytes())
     folders = sorted({os.path.dirname(p) for p in source.paths})
-    mtimes = hashlib.sha1("\n".join(f"{f}:{os.stat(f).st_mtime_ns}" for f in folders).encode()).hexdigest()[:12]
+    mtimes = hashlib.sha1("\n".join(f"{os.path.relpath(f, root)}:{os.stat(f).st_mtime_ns}"
+                                     for f in folders).encode()).hexdigest()[:12]
     return {"paths_and_labels": h.hexdigest()[:16], "folders": len(folders), "folder_mtimes": mtimes}
 
 
 def spec(config, source) -> dict:
     """Everything that determines the prepared images, their labels and their order."""
     return {"dataset": dataset_identity(config), "selection": selection(config), "count": source.count,
-            "label_names": list(source.label_names), "files": _files_fingerprint(source),
+            "label_names": list(source.label_names), "files": _files_fingerprint(source, config.data.root),
             "decode": decode_fingerprint(), "tensorflow": _tensorflow_version(), "version": PREPARED_VERSION}
 
 
