@@ -152,7 +152,8 @@ class DiscriminatorConfig:
                                      "(Miyato & Koyama 2018: logit + <embed(y), features>); acgan (Odena et al. "
                                      "2017: no label input, an auxiliary head predicts the labels); or projection_ac "
                                      "(projection plus an auxiliary head that classifies one-hot classes with a "
-                                     "softmax, weight training.acgan_weight; needs data.class_conditional); or projection_tac (projection_ac "
+                                     "softmax, weight training.acgan_weight; needs data.class_conditional); or "
+                                     "projection_tac (projection_ac "
                                      "plus TAC-GAN's twin classifier, Gong et al. 2019: a second head fitted to "
                                      "the classes of fakes, whose loss G maximises, so G matches each class's "
                                      "variety instead of drawing only what the classifier is sure of). "
@@ -249,8 +250,8 @@ class TrainingConfig:
     ada_xflip: Optional[bool] = _f(None, "Whether ADA mirrors images; null = on for faces (CelebA layouts, synthetic), "
                                    "off for folders and digits.")
     acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
-                             "\"acgan\", \"projection_ac\" or \"projection_tac\" (D: on real images, and with the twin on fakes; G: "
-                             "on fakes).", min=0)
+                             "\"acgan\", \"projection_ac\" or \"projection_tac\" (D: on real images, and with the "
+                             "twin on fakes; G: on fakes).", min=0)
     precision: str = _f("auto", "Compute precision. auto: the fastest for the device, chosen when training starts "
                         "and recorded in the run's run.json (CPU with bf16 units, TPU, GPU with compute capability "
                         ">= 8.0: mixed_bfloat16; GPU 7.x: mixed_float16; otherwise float32); an explicit value forces "
@@ -737,8 +738,8 @@ def doubts(c: Config) -> list[str]:
         out.append("R1 with batch norm in D: D's gradient for one image then depends on the other images of the batch, "
                    "so the per-example penalty is not one, and the R1 call updates D's moving statistics a second time "
                    "(use model.discriminator.normalization \"none\" or \"layer\")")
-    if (disc.conditioning in ("projection", *ONE_HOT_CONDITIONING) and disc.normalization == "batch" and not disc.spectral_norm
-            and c.data.image_size >= 64):
+    if (disc.conditioning in ("projection", *ONE_HOT_CONDITIONING) and disc.normalization == "batch"
+            and not disc.spectral_norm and c.data.image_size >= 64):
         out.append("projection in a batch-normalised D without spectral norm at 64 px or more: measured to collapse "
                    "(one image per class at 64 px in both layouts, README \"Small data\"); Miyato & Koyama's "
                    "projection D has spectral norm (use model.discriminator.normalization \"none\" with "

@@ -79,8 +79,9 @@ def auxiliary_softmax_ce(labels, aux_logits):
     """The auxiliary label loss per example for one-hot classes: softmax cross-entropy over the classes.
 
     AC-GAN's log-likelihood of the right class (Odena et al. 2017, for CIFAR-10 and ImageNet classes), used by
-    ``conditioning="projection_ac"`` (and by ``"projection_tac"``, for its classifier and its twin). Unlike :func:`auxiliary_bce` it is not divided by the number of classes: an
-    image has one class, and its loss is −log p(class | x) whatever the number of classes.
+    ``conditioning="projection_ac"`` (and by ``"projection_tac"``, for its classifier and its twin). Unlike
+    :func:`auxiliary_bce` it is not divided by the number of classes: an image has one class, and its loss is
+    −log p(class | x) whatever the number of classes.
     """
     return tf.nn.softmax_cross_entropy_with_logits(labels=tf.cast(labels, tf.float32),
                                                    logits=tf.cast(aux_logits, tf.float32))

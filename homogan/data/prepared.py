@@ -17,9 +17,10 @@ per-epoch shuffle of :func:`homogan.data.pipeline.make_dataset` (order depends o
 sequence from shards as from JPEGs, and a resumed run sees the same batches either way.
 
 **Key**: :func:`homogan.data.cache.dataset_identity` (source, size, crop, channels, contents), the selection keys, a
-fingerprint of the selected files in their order (named relative to `data.root`) with their labels (so the seed-dependent order, balance and limit
-are covered exactly), the modification times of the image folders, the source code of ``decode`` (and what it
-calls) and the TensorFlow version: a prepared folder is used only if it holds exactly what decoding would give.
+fingerprint of the selected files in their order (named relative to ``data.root``) with their labels (so the
+seed-dependent order, balance and limit are covered exactly), the modification times of the image folders, the
+source code of ``decode`` (and what it calls) and the TensorFlow version: a prepared folder is used only if it holds
+exactly what decoding would give.
 
 **Atomic**: written into ``.<key>.tmp-<pid>/`` and renamed to ``<key>/`` when complete, with ``manifest.json``
 written last; a folder without a valid manifest, or with a shard of the wrong size, is never used.
