@@ -38,9 +38,11 @@ SPECTRAL_NORM_VARIANTS = ("reparameterized", "keras")
 #: norm's gain and bias.
 GENERATOR_CONDITIONING = ("concat", "conditional_bn")
 #: How labels enter D (model.discriminator.conditioning): label maps as input channels, projection, or ACGAN.
-DISCRIMINATOR_CONDITIONING = ("concat", "projection", "acgan", "projection_ac", "projection_tac")
-#: The conditionings whose auxiliary head classifies one-hot classes with a softmax (need data.class_conditional).
-ONE_HOT_CONDITIONING = ("projection_ac", "projection_tac")
+DISCRIMINATOR_CONDITIONING = ("concat", "projection", "acgan", "projection_ac", "projection_tac", "reacgan")
+#: The conditionings whose auxiliary loss needs one class per image (need data.class_conditional): a softmax over the
+#: classes (projection_ac, projection_tac) or ReACGAN's data-to-data cross-entropy, whose negatives are the images
+#: of other classes.
+ONE_HOT_CONDITIONING = ("projection_ac", "projection_tac", "reacgan")
 #: Removed keys → (the value every old resolved config wrote out, what replaces the key). Frozen
 #: experiments and old run folders store every key, so such a key is accepted at that neutral value
 #: (and dropped); any other value is refused with a pointer to the replacement.
@@ -156,7 +158,12 @@ class DiscriminatorConfig:
                                      "projection_tac (projection_ac "
                                      "plus TAC-GAN's twin classifier, Gong et al. 2019: a second head fitted to "
                                      "the classes of fakes, whose loss G maximises, so G matches each class's "
-                                     "variety instead of drawing only what the classifier is sure of). "
+                                     "variety instead of drawing only what the classifier is sure of); or reacgan "
+                                     "(Kang et al. 2021: no label input to the logit, an embedding head trained with "
+                                     "the data-to-data cross-entropy, which pulls each image towards its class's "
+                                     "proxy and away from the batch's images of other classes; needs "
+                                     "data.class_conditional; ReACGAN's weight for CIFAR-10 is training.acgan_weight "
+                                     "0.5). "
                                      "projection/acgan need labels. null = projection_ac for one-hot classes "
                                      "(data.class_conditional), concat otherwise.", choices=DISCRIMINATOR_CONDITIONING)
 
@@ -250,8 +257,8 @@ class TrainingConfig:
     ada_xflip: Optional[bool] = _f(None, "Whether ADA mirrors images; null = on for faces (CelebA layouts, synthetic), "
                                    "off for folders and digits.")
     acgan_weight: float = _f(1.0, "Weight of the auxiliary label loss with model.discriminator.conditioning "
-                             "\"acgan\", \"projection_ac\" or \"projection_tac\" (D: on real images, and with the "
-                             "twin on fakes; G: on fakes).", min=0)
+                             "\"acgan\", \"projection_ac\", \"projection_tac\" or \"reacgan\" (D: on real images, "
+                             "and with the twin on fakes; G: on fakes).", min=0)
     precision: str = _f("auto", "Compute precision. auto: the fastest for the device, chosen when training starts "
                         "and recorded in the run's run.json (CPU with bf16 units, TPU, GPU with compute capability "
                         ">= 8.0: mixed_bfloat16; GPU 7.x: mixed_float16; otherwise float32); an explicit value forces "
@@ -738,7 +745,7 @@ def doubts(c: Config) -> list[str]:
         out.append("R1 with batch norm in D: D's gradient for one image then depends on the other images of the batch, "
                    "so the per-example penalty is not one, and the R1 call updates D's moving statistics a second time "
                    "(use model.discriminator.normalization \"none\" or \"layer\")")
-    if (disc.conditioning in ("projection", *ONE_HOT_CONDITIONING) and disc.normalization == "batch"
+    if (disc.conditioning in ("projection", "projection_ac", "projection_tac") and disc.normalization == "batch"
             and not disc.spectral_norm and c.data.image_size >= 64):
         out.append("projection in a batch-normalised D without spectral norm at 64 px or more: measured to collapse "
                    "(one image per class at 64 px in both layouts, README \"Small data\"); Miyato & Koyama's "

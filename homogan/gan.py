@@ -61,6 +61,12 @@ def rules_from_config(training, mirror_symmetric: bool = True, ada: bool = False
                 ada_xflip=mirror_symmetric if t.ada_xflip is None else t.ada_xflip, ada_ops=t.ada_ops)
 
 
+def _data_to_data_cross_entropy(labels, aux):
+    """ReACGAN's loss on D's auxiliary output with ``conditioning="reacgan"``: the embeddings, then the proxies."""
+    half = aux.shape[-1] // 2
+    return losses.data_to_data_cross_entropy(labels, aux[:, :half], aux[:, half:])
+
+
 class GAN(keras.Model):
     """A (conditional) GAN trained with a custom ``train_step``.
 
@@ -114,7 +120,7 @@ class GAN(keras.Model):
         ``global_batch_size`` is the number of images per discriminator update across all
         replicas; per-example losses are summed and divided by it (tf.distribute's rule).
         ``acgan_weight`` is used when the discriminator was built with ``conditioning="acgan"``,
-        ``"projection_ac"`` or ``"projection_tac"`` (the twin classifier's terms have the same weight).
+        ``"projection_ac"``, ``"projection_tac"`` (the twin classifier's terms have the same weight) or ``"reacgan"``.
         ``update_mode``: ``"alternating"`` (D updates, then G updates on fresh fakes) or
         ``"simultaneous"`` (one generator forward feeds both losses; needs ``g_steps = d_steps = 1``).
         """
@@ -152,12 +158,18 @@ class GAN(keras.Model):
             raise ValueError(f"`ada_ops` should be a non-empty list of {', '.join(diffaugment.ADA_OPS)}. "
                              f"Received: `ada_ops={list(ada_ops)}`")
         # The auxiliary label loss is trained wherever D was built with an auxiliary head (acgan, projection_ac,
-        # projection_tac): one sigmoid per attribute for acgan (multi-label), a softmax over one-hot classes for the
-        # others; with a twin head (projection_tac) TAC-GAN's twin classifier too.
+        # projection_tac, reacgan): one sigmoid per attribute for acgan (multi-label), ReACGAN's data-to-data
+        # cross-entropy for reacgan, a softmax over one-hot classes for the others; with a twin head (projection_tac)
+        # TAC-GAN's twin classifier too.
         self.acgan = getattr(self.discriminator, "aux_head", None) is not None
         self.twin = getattr(self.discriminator, "twin_head", None) is not None
-        one_hot = getattr(self.discriminator, "conditioning", "concat") in ONE_HOT_CONDITIONING
-        self.auxiliary_loss = losses.auxiliary_softmax_ce if one_hot else losses.auxiliary_bce
+        conditioning = getattr(self.discriminator, "conditioning", "concat")
+        if conditioning == "reacgan":
+            self.auxiliary_loss = _data_to_data_cross_entropy
+        elif conditioning in ONE_HOT_CONDITIONING:
+            self.auxiliary_loss = losses.auxiliary_softmax_ce
+        else:
+            self.auxiliary_loss = losses.auxiliary_bce
         self.acgan_weight = acgan_weight
         self.global_batch_size = global_batch_size
         self.update_mode = update_mode

@@ -87,6 +87,41 @@ def auxiliary_softmax_ce(labels, aux_logits):
                                                    logits=tf.cast(aux_logits, tf.float32))
 
 
+def data_to_data_cross_entropy(labels, embeddings, proxies, *, temperature: float = 0.5,
+                               positive_margin: float = 0.98, negative_margin: float = 0.02):
+    """ReACGAN's data-to-data cross-entropy per example (Kang et al. 2021, "Rebooting ACGAN", eq. 7).
+
+    AC-GAN's classifier loss rewritten on unit vectors: f_i = φ(x_i) embedded and l2-normalised, v_y a
+    normalised class proxy. Each image is pulled towards its class's proxy and pushed away from the *other
+    images* of the batch that have another class (data to data, not only data to class):
+
+        −log  exp(s⁺_i / τ) / (exp(s⁺_i / τ) + Σ_{j: y_j ≠ y_i} exp(s⁻_ij / τ)),
+        s⁺_i = min(f_iᵀ v_{y_i} − m_p, 0),   s⁻_ij = max(f_iᵀ f_j − m_n, 0).
+
+    The margins drop the easy pairs (an image already within m_p of its proxy is not pulled further, a pair of
+    images already less alike than m_n is not pushed further), which is what keeps the loss and its gradient
+    bounded where AC-GAN's softmax classifier grows its logits without bound. Normalising makes the loss
+    depend on directions only. τ = 0.5, m_p = 0.98 and m_n = 1 − m_p are the authors' settings for 32 px,
+    10-class CIFAR-10 (PyTorch-StudioGAN ``configs/CIFAR10/ReACGAN.yaml``). StudioGAN's code shifts the
+    negatives by their row maximum for stability, which also rescales them against the positive; this is the
+    paper's expression, made stable with a log-sum-exp. The negatives are the other images of the *same*
+    batch (on one replica under tf.distribute).
+
+    Args:
+        labels: ``(B, K)`` one-hot classes (images of the same class are not negatives of each other).
+        embeddings: ``(B, E)`` the images' embeddings; proxies: ``(B, E)`` the proxies of their classes.
+    """
+    labels = tf.cast(labels, tf.float32)
+    f = tf.math.l2_normalize(tf.cast(embeddings, tf.float32), axis=-1)
+    v = tf.math.l2_normalize(tf.cast(proxies, tf.float32), axis=-1)
+    positive = tf.minimum(tf.reduce_sum(f * v, axis=-1) - positive_margin, 0.0) / temperature
+    negative = tf.maximum(tf.matmul(f, f, transpose_b=True) - negative_margin, 0.0) / temperature
+    other_class = tf.matmul(labels, labels, transpose_b=True) < 0.5  # False on the diagonal too
+    negative = tf.where(other_class, negative, tf.fill(tf.shape(negative), float("-inf")))
+    terms = tf.concat([positive[:, None], negative], axis=1)
+    return tf.reduce_logsumexp(terms, axis=1) - positive
+
+
 class AdversarialLoss(NamedTuple):
     discriminator: Callable
     generator: Callable

@@ -56,6 +56,55 @@ def test_auxiliary_losses_on_known_logits():
     assert float(losses.auxiliary_softmax_ce(one_hot, wrong)[0]) > float(losses.auxiliary_softmax_ce(one_hot, logits)[0]) + 1.5
 
 
+def _d2d_ce_by_hand(labels, f, v, tau=0.5, m_p=0.98, m_n=0.02):
+    """Kang et al. 2021, eq. 7, one image at a time: −log of the positive's share, negatives = other classes."""
+    f = f / np.linalg.norm(f, axis=1, keepdims=True)
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)
+    out = []
+    for i in range(len(f)):
+        pos = np.exp(min(f[i] @ v[i] - m_p, 0.0) / tau)
+        neg = sum(np.exp(max(f[i] @ f[j] - m_n, 0.0) / tau) for j in range(len(f))
+                  if labels[j].argmax() != labels[i].argmax())
+        out.append(-np.log(pos / (pos + neg)))
+    return np.array(out)
+
+
+def test_data_to_data_cross_entropy_against_the_paper_by_hand():
+    """ReACGAN's D2D-CE: the paper's expression (margins, temperature, only other classes' images as negatives),
+    independent of the embeddings' and proxies' scale."""
+    rng = np.random.default_rng(3)
+    labels = np.eye(3, dtype="float32")[[0, 0, 1, 2, 1]]
+    f, v = rng.normal(size=(5, 6)).astype("float32"), rng.normal(size=(5, 6)).astype("float32")
+    got = losses.data_to_data_cross_entropy(labels, f, v).numpy()
+    np.testing.assert_allclose(got, _d2d_ce_by_hand(labels, f, v), rtol=1e-5)
+    np.testing.assert_allclose(losses.data_to_data_cross_entropy(labels, 7 * f, 0.1 * v).numpy(), got, rtol=1e-5)
+    np.testing.assert_allclose(losses.data_to_data_cross_entropy(labels, f, v, temperature=0.25, positive_margin=0.9,
+                                                                negative_margin=0.1).numpy(),
+                               _d2d_ce_by_hand(labels, f, v, tau=0.25, m_p=0.9, m_n=0.1), rtol=1e-5)
+    # An image of the same class is no negative: moving image 1 (class 0) leaves image 0's loss alone and moves
+    # image 2's (class 1).
+    moved = f.copy()
+    moved[1] = rng.normal(size=6)
+    again = losses.data_to_data_cross_entropy(labels, moved, v).numpy()
+    assert again[0] == pytest.approx(got[0], rel=1e-6) and abs(again[2] - got[2]) > 1e-3
+    # A batch of one class has no negatives: nothing to push away, and within the margin nothing to pull: 0.
+    same = np.eye(3, dtype="float32")[[1, 1, 1]]
+    np.testing.assert_allclose(losses.data_to_data_cross_entropy(same, v[:3], v[:3]).numpy(), 0.0, atol=1e-6)
+
+
+def test_data_to_data_cross_entropy_gradients_are_finite_and_pull_towards_the_proxy():
+    rng = np.random.default_rng(4)
+    labels = tf.one_hot([0, 1, 2, 0], 3)
+    f = tf.Variable(rng.normal(size=(4, 8)).astype("float32"))
+    v = tf.constant(rng.normal(size=(4, 8)).astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(losses.data_to_data_cross_entropy(labels, f, v))
+    grad = tape.gradient(loss, f).numpy()
+    assert np.isfinite(grad).all() and np.abs(grad).max() > 1e-3
+    cos = lambda a: np.sum(a * v.numpy(), 1) / np.linalg.norm(a, axis=1) / np.linalg.norm(v.numpy(), axis=1)  # noqa
+    assert (cos(f.numpy() - 0.01 * grad) > cos(f.numpy())).all()  # a small step down the loss nears each proxy
+
+
 @pytest.mark.parametrize("name", list(losses.LOSSES))
 def test_gradient_signs(name):
     """D's loss falls as real logits rise and fake logits fall; G's loss falls as fake logits rise.

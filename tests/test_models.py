@@ -168,7 +168,28 @@ def test_projection_and_acgan_heads(conditioning):
             assert np.abs(expected[0] - expected[1]).max() > 1e-3  # two classifiers, not one head twice
 
 
-@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan", "projection_ac", "projection_tac"])
+def test_reacgan_head_embeds_the_features_and_looks_up_a_proxy_per_class():
+    """reacgan (Kang et al. 2021): the logit ignores the labels; the auxiliary output is the embedding head on
+    φ(x), then the proxies of the labels (a lookup: the same for any image)."""
+    d = Discriminator(32, 3, 3, width=4, normalization="none", conditioning="reacgan", embed_dim=5)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    y0, y1 = np.eye(3, dtype="float32")[[0, 1]], np.eye(3, dtype="float32")[[2, 2]]
+    logits, aux = d(x, y0, return_aux=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(d(x, y1)), keras.ops.convert_to_numpy(logits))
+    assert tuple(aux.shape) == (2, 10)
+    aux = keras.ops.convert_to_numpy(aux)
+    phi = keras.ops.convert_to_numpy(d.features(x, y0))
+    head = keras.ops.convert_to_numpy(d.aux_head.kernel), keras.ops.convert_to_numpy(d.aux_head.bias)
+    np.testing.assert_allclose(aux[:, :5], phi @ head[0] + head[1], rtol=1e-4, atol=1e-5)
+    proxies = keras.ops.convert_to_numpy(d.proxies.kernel)
+    np.testing.assert_allclose(aux[:, 5:], y0 @ proxies, rtol=1e-5, atol=1e-6)
+    _, other = d(x[::-1], y0, return_aux=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(other)[:, 5:], aux[:, 5:])  # proxies: labels only
+    assert d.get_config()["embed_dim"] == 5
+
+
+@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan", "projection_ac", "projection_tac",
+                                          "reacgan"])
 def test_logits_stay_float32_under_mixed_precision_with_spectral_norm(conditioning):
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:

@@ -179,20 +179,27 @@ def test_projection_ac_adds_a_softmax_class_loss_to_the_projection_d_in_both_upd
     assert all(np.isfinite(log[k]) for log in logs for k in ("aux_loss", "g_aux_loss", "g_loss", "d_loss"))
 
 
-def test_projection_tac_fits_the_twin_to_the_fakes_and_g_maximises_its_loss():
-    """projection_tac (TAC-GAN, Gong et al. 2019, eq. 6): D's loss = adversarial + w·CE(classifier(real), y) +
-    w·CE(twin(fake), y); G's = adversarial + w·CE(classifier(fake), y) − w·CE(twin(fake), y) — on the same fakes
-    (simultaneous gradients), against the heads' logits computed here."""
-    config = load_config(None, [*TINY, *CLASSES, "model.discriminator.conditioning=projection_tac",
-                                "model.discriminator.spectral_norm=false", "training.acgan_weight=2.5"])
+def _heads_on_one_batch(conditioning, weight):
+    """A class-conditional GAN with D's ``conditioning``, a batch, its labels, latents and D's outputs on the real
+    images and on G's fakes of those latents (training mode), for checking the train step's auxiliary terms."""
+    config = load_config(None, [*TINY, *CLASSES, f"model.discriminator.conditioning={conditioning}",
+                                "model.discriminator.spectral_norm=false", f"training.acgan_weight={weight}"])
     gan = build_gan(config, num_labels=3)
-    assert gan.twin and gan.auxiliary_loss is losses.auxiliary_softmax_ce
     x, _ = batch(config)
     y = tf.one_hot([0, 1, 2, 0], 3)
     z = gan.sample_latent(4)
     fake = gan.generator(z, y, training=True)
     _, real_aux = gan.discriminator(x, y, training=True, return_aux=True)
     fake_logits, fake_aux = gan.discriminator(fake, y, training=True, return_aux=True)
+    return gan, x, y, z, real_aux, fake_logits, fake_aux
+
+
+def test_projection_tac_fits_the_twin_to_the_fakes_and_g_maximises_its_loss():
+    """projection_tac (TAC-GAN, Gong et al. 2019, eq. 6): D's loss = adversarial + w·CE(classifier(real), y) +
+    w·CE(twin(fake), y); G's = adversarial + w·CE(classifier(fake), y) − w·CE(twin(fake), y) — on the same fakes
+    (simultaneous gradients), against the heads' logits computed here."""
+    gan, x, y, z, real_aux, fake_logits, fake_aux = _heads_on_one_batch("projection_tac", 2.5)
+    assert gan.twin and gan.auxiliary_loss is losses.auxiliary_softmax_ce
     ce = lambda logits: float(tf.reduce_mean(losses.auxiliary_softmax_ce(y, logits)))  # noqa: E731
     classifier_real, twin_fake, classifier_fake = ce(real_aux[:, :3]), ce(fake_aux[:, 3:]), ce(fake_aux[:, :3])
     assert abs(twin_fake - classifier_fake) > 1e-4  # the heads differ, so a mixed-up half would show
@@ -207,6 +214,26 @@ def test_projection_tac_fits_the_twin_to_the_fakes_and_g_maximises_its_loss():
                                                    abs=1e-5)
     logs = {k: float(v) for k, v in gan.train_step((x, y)).items()}
     assert all(np.isfinite(logs[k]) for k in ("aux_loss", "twin_loss", "g_aux_loss", "g_loss", "d_loss"))
+
+
+def test_reacgan_trains_d_and_g_with_the_data_to_data_cross_entropy():
+    """reacgan (Kang et al. 2021): D's loss = adversarial + w·D2D-CE(real embeddings, proxies, y), G's = adversarial
+    + w·D2D-CE(fake embeddings, proxies, y), against D's outputs computed here; the logit ignores the labels."""
+    gan, x, y, z, real_aux, fake_logits, fake_aux = _heads_on_one_batch("reacgan", 0.5)
+    assert gan.acgan and not gan.twin
+    half = real_aux.shape[-1] // 2
+    d2d = lambda aux: float(tf.reduce_mean(losses.data_to_data_cross_entropy(y, aux[:, :half], aux[:, half:])))  # noqa
+    real_d2d, fake_d2d = d2d(real_aux), d2d(fake_aux)
+    assert abs(real_d2d - fake_d2d) > 1e-4
+    _, _, stats = gan.simultaneous_gradients(x, y, z=z, targets=gan.discriminator_targets(4))
+    assert float(stats["aux_loss"]) == pytest.approx(real_d2d, rel=1e-4)
+    assert float(stats["g_aux_loss"]) == pytest.approx(fake_d2d, rel=1e-4)
+    assert float(stats["d_loss"] - stats["d_loss_real"] - stats["d_loss_fake"]) == pytest.approx(0.5 * real_d2d,
+                                                                                                  rel=1e-4)
+    adversarial = float(tf.reduce_mean(gan.adversarial.generator(fake_logits)))
+    assert float(stats["g_loss"]) == pytest.approx(adversarial + 0.5 * fake_d2d, rel=1e-4, abs=1e-5)
+    logs = {k: float(v) for k, v in gan.train_step((x, y)).items()}
+    assert all(np.isfinite(logs[k]) for k in ("aux_loss", "g_aux_loss", "g_loss", "d_loss"))
 
 
 def test_acgan_generator_loss_depends_on_the_labels():
@@ -228,6 +255,8 @@ def test_acgan_generator_loss_depends_on_the_labels():
      ["model.discriminator.conditioning", "projection_ac", "data.class_conditional", "\"acgan\""]),
     (["model.discriminator.conditioning=projection_tac", 'data.attributes=["Bald"]'],
      ["model.discriminator.conditioning", "projection_tac", "data.class_conditional", "\"acgan\""]),
+    (["model.discriminator.conditioning=reacgan", 'data.attributes=["Bald"]'],
+     ["model.discriminator.conditioning", "reacgan", "data.class_conditional", "\"acgan\""]),
     (["model.discriminator.conditioning=film"], ["model.discriminator.conditioning", "film", "projection"]),
     (['training.augment=["color", "flip"]'], ["training.augment[1]", "flip", "translation"]),
     (['training.augment=["color", "color"]'], ["training.augment", "twice"]),

@@ -33,6 +33,10 @@ class Discriminator(keras.Model):
     * ``"projection_tac"``: ``projection_ac`` plus TAC-GAN's twin classifier (Gong et al. 2019), a second head on
       φ(x) that the train step fits to the classes of fakes; ``return_aux=True`` then returns the two heads'
       logits side by side, ``(batch, 2 · num_labels)``: the classifier's first, the twin's last.
+    * ``"reacgan"`` (Kang et al. 2021, ReACGAN): y does not enter the logit (ψ(φ(x)) alone, as with ``"acgan"``);
+      an embedding head maps φ(x) to ``embed_dim`` dimensions and a proxy per class is looked up from y, both
+      for the data-to-data cross-entropy (:func:`homogan.losses.data_to_data_cross_entropy`).
+      ``return_aux=True`` returns them side by side, ``(batch, 2 · embed_dim)``: the embeddings first.
 
     Instance noise and DiffAugment are training rules of :class:`homogan.gan.GAN`, not layers here.
 
@@ -51,14 +55,15 @@ class Discriminator(keras.Model):
         spectral_norm: bool, spectral normalisation of every kernel (also the projection embedding
             and the auxiliary head).
         extra_convs: int, stride-1 3x3 convolutions added in every block but the first.
-        conditioning: "concat", "projection", "acgan", "projection_ac" or "projection_tac" (see above).
+        conditioning: "concat", "projection", "acgan", "projection_ac", "projection_tac" or "reacgan" (see above).
+        embed_dim: int, the embedding's width with "reacgan" (ReACGAN's 512 for CIFAR-10).
     """
 
     def __init__(self, image_size: int, channels: int, num_labels: int = 0, *, width: int = 64,
                  max_width: int = 512, kernel_size: int = 4, normalization: str = "batch",
                  activation: str = "leaky_relu", leaky_alpha: float = 0.2, dropout: float = 0.0,
                  spectral_norm: bool = False, extra_convs: int = 0, conditioning: str = "concat",
-                 spectral_norm_variant: str = "reparameterized", **kwargs):
+                 spectral_norm_variant: str = "reparameterized", embed_dim: int = 512, **kwargs):
         super().__init__(**kwargs)
         if normalization not in ("batch", "layer", "none"):
             raise ValueError("`normalization` should be 'batch', 'layer' or 'none'. "
@@ -72,7 +77,7 @@ class Discriminator(keras.Model):
                             max_width=max_width, kernel_size=kernel_size, normalization=normalization,
                             activation=activation, leaky_alpha=leaky_alpha, dropout=dropout,
                             spectral_norm=spectral_norm, extra_convs=extra_convs, conditioning=conditioning,
-                            spectral_norm_variant=spectral_norm_variant)
+                            spectral_norm_variant=spectral_norm_variant, embed_dim=embed_dim)
         self.image_size, self.num_labels, self.conditioning = image_size, num_labels, conditioning
         layers: list[keras.layers.Layer] = []
         for i in range(num_blocks(image_size)):
@@ -94,7 +99,7 @@ class Discriminator(keras.Model):
         self.blocks = layers
         self.head = maybe_spectral(keras.layers.Dense(1, dtype="float32"), spectral_norm, spectral_norm_variant)
         features = 4 * 4 * min(width * 2 ** (num_blocks(image_size) - 1), max_width)
-        self.embedding = self.aux_head = self.twin_head = None
+        self.embedding = self.aux_head = self.twin_head = self.proxies = None
         if conditioning in ("projection", "projection_ac", "projection_tac"):
             self.embedding = maybe_spectral(keras.layers.Dense(features, use_bias=False, dtype="float32",
                                                                name="projection_embedding"), spectral_norm,
@@ -105,6 +110,12 @@ class Discriminator(keras.Model):
         if conditioning == "projection_tac":  # a head of its own, so spectral norm bounds each classifier alone
             self.twin_head = maybe_spectral(keras.layers.Dense(num_labels, dtype="float32", name="twin_head"),
                                             spectral_norm, spectral_norm_variant)
+        if conditioning == "reacgan":  # the embedding head and the class proxies (a lookup by the one-hot y)
+            self.aux_head = maybe_spectral(keras.layers.Dense(embed_dim, dtype="float32", name="embedding_head"),
+                                           spectral_norm, spectral_norm_variant)
+            self.proxies = maybe_spectral(keras.layers.Dense(embed_dim, use_bias=False, dtype="float32",
+                                                             name="class_proxies"),
+                                          spectral_norm, spectral_norm_variant)
 
     def features(self, images, labels, training=False):
         """φ(x): the flattened last block (label maps appended to the input only for "concat")."""
@@ -129,6 +140,9 @@ class Discriminator(keras.Model):
         if self.twin_head is not None:
             twin = keras.ops.cast(self.twin_head(phi, training=training), "float32")
             aux = keras.ops.concatenate([aux, twin], axis=-1)
+        if self.proxies is not None:
+            proxies = keras.ops.cast(self.proxies(keras.ops.cast(labels, "float32"), training=training), "float32")
+            aux = keras.ops.concatenate([aux, proxies], axis=-1)
         return (logits, aux) if return_aux else logits
 
     def get_config(self):
