@@ -44,7 +44,10 @@ from homogan.data.records import Source
 
 #: 2: always trained in float32 (version 1 was trained under a bf16 run's policy when the first
 #: in-training evaluation made it). 3: trained deterministically (the same weights in every process and clone).
-CLASSIFIER_VERSION = 3
+#: 4: batch-norm statistics of the trained weights (one pass over the training images after training), not the
+#: moving averages kept while the weights changed: on 8 px digits upscaled to 32 those read real held-out
+#: images at 0.84 (a class at 0.58), the exact ones at 0.97.
+CLASSIFIER_VERSION = 4
 WEIGHTS = "classifier.weights.h5"
 INFO = "classifier.json"
 HELDOUT_LIMIT = 5000
@@ -262,6 +265,12 @@ def train(config, names: list[str], one_hot: bool, key: str, spec: dict, folder:
             f"  classifier epoch {ep + 1}/{e.classifier_epochs}: loss {logs['loss']:.4f}"))
         model.fit(_dataset(base, train_source, 64, True), epochs=e.classifier_epochs, verbose=0, callbacks=[report],
                   steps_per_epoch=-(-train_source.count // 64), shuffle=False)
+        # The judge's batch-norm statistics are those of its final weights on the training images (see
+        # CLASSIFIER_VERSION 4), not the moving averages, which lag the weights they were kept over.
+        from homogan.models.blocks import exact_batch_norm_statistics
+
+        exact_batch_norm_statistics(model, lambda x: model(x, training=True),
+                                    (x for x, _ in _dataset(base, train_source, 64, False)))
         probs, labels = [], []
         for x, y in _dataset(base, held_source, 256, False):
             probs.append(keras.ops.convert_to_numpy(model(x, training=False)))

@@ -73,6 +73,35 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
 
 @keras.saving.register_keras_serializable(package="homogan")
+def batch_norm_layers(network) -> list:
+    """Every batch-norm layer inside ``network`` (nested ones too: conditional batch norm holds one)."""
+    return [layer for layer in network._flatten_layers(include_self=False)
+            if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def exact_batch_norm_statistics(network, forward, batches) -> None:
+    """Set the moving mean and variance of every batch norm in ``network`` to the exact mean of its batch
+    statistics over ``batches``: ``forward(batch)`` runs ``network`` in training mode once per batch, with each
+    layer's momentum at (k − 1)/k for the k-th, so that moving = the mean of the k batch statistics so far.
+
+    Why: the moving averages a layer keeps while training are measured on weights that kept changing (the last
+    ~10 updates at momentum 0.9), which can be far from the statistics of the final weights; Ioffe & Szegedy
+    (2015, Alg. 1) compute the inference statistics over the training data with the trained network, and BigGAN's
+    "standing statistics" do the same for a generator. The momenta are put back afterwards."""
+    layers = batch_norm_layers(network)
+    if not layers:
+        return
+    momenta = [layer.momentum for layer in layers]
+    try:
+        for k, batch in enumerate(batches, start=1):
+            for layer in layers:
+                layer.momentum = (k - 1) / k
+            forward(batch)
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+
+
 class ConditionalBatchNormalization(keras.layers.Layer):
     """Batch normalisation whose gain and bias depend on the labels: ``x̂ · γ(y) + β(y)`` with
     ``γ(y) = γ₀ + W_γ y`` and ``β(y) = β₀ + W_β y`` (de Vries et al. 2017; Miyato & Koyama 2018's

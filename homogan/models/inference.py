@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
+from homogan.models.blocks import batch_norm_layers, exact_batch_norm_statistics
 from homogan.models.generator import Generator
 
 #: Images per generator call: bounds memory at 256 px while keeping the calls few.
@@ -41,11 +42,6 @@ def ema_copy(generator):
 STANDING_BATCHES, STANDING_BATCH_SIZE = 20, 64
 
 
-def batch_norm_layers(network) -> list:
-    return [layer for layer in network._flatten_layers(include_self=False)
-            if isinstance(layer, keras.layers.BatchNormalization)]
-
-
 def standing_statistics(generator, label_pool: np.ndarray | None, num_labels: int, one_hot: bool, seed: int,
                         batches: int = STANDING_BATCHES, batch_size: int = STANDING_BATCH_SIZE) -> None:
     """Recompute the batch-norm statistics of ``generator`` (an EMA generator) from its own activations:
@@ -54,30 +50,27 @@ def standing_statistics(generator, label_pool: np.ndarray | None, num_labels: in
     weights are an average, but the statistics it would otherwise carry were measured on the live
     generator's weights. Labels come from ``label_pool`` (the training selection's label vectors) when
     given, else uniformly (one class, or each attribute 0/1). Deterministic for a given ``seed``."""
-    layers = batch_norm_layers(generator)
-    if not layers:
+    if not batch_norm_layers(generator):
         return
     rng = np.random.default_rng([seed, 31])
     latent = generator.get_config()["latent_dim"]
-    momenta = [layer.momentum for layer in layers]
     # The seed states of G's noise layers (not weights): put back afterwards, so that the recomputation does
     # not move them and a resumed run draws what an uninterrupted one draws.
     weights = {id(w) for w in generator.weights}
     seed_states = [(v, np.asarray(v.numpy()).copy()) for v in generator.variables if id(v) not in weights]
-    try:
-        for k in range(1, batches + 1):
-            for layer in layers:
-                layer.momentum = (k - 1) / k  # moving = mean of the k batch statistics so far, exactly
+
+    def latents_and_labels():
+        for _ in range(batches):
             if label_pool is not None and len(label_pool):
                 labels = label_pool[rng.integers(0, len(label_pool), batch_size)].astype(np.float32)
             elif one_hot:
                 labels = np.eye(num_labels, dtype=np.float32)[rng.integers(0, num_labels, batch_size)]
             else:
                 labels = rng.integers(0, 2, (batch_size, num_labels)).astype(np.float32)
-            z = rng.standard_normal((batch_size, latent)).astype(np.float32)
-            generator(z, labels, training=True)
+            yield rng.standard_normal((batch_size, latent)).astype(np.float32), labels
+
+    try:
+        exact_batch_norm_statistics(generator, lambda zy: generator(*zy, training=True), latents_and_labels())
     finally:
-        for layer, momentum in zip(layers, momenta):
-            layer.momentum = momentum
         for variable, value in seed_states:
             variable.assign(value)
