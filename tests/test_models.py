@@ -329,3 +329,15 @@ def test_noise_and_dropout_layers_match_keras_on_one_device():
     d = Discriminator(32, 3, 0, width=4, dropout=0.2)
     assert any(isinstance(layer, GaussianNoise) for layer in g.blocks)
     assert any(isinstance(layer, Dropout) for layer in d.blocks)
+
+
+def test_every_saved_layer_class_is_registered_under_its_own_name():
+    """A registration that slips onto a neighbouring function (as it once did onto a helper placed
+    between the decorator and ``ConditionalBatchNormalization``) leaves the class unloadable by name."""
+    from homogan.models import blocks, spectral
+
+    classes = [blocks.BatchNormalization, blocks.ConditionalBatchNormalization, blocks.GaussianNoise,
+               blocks.Dropout, spectral.SpectralNormalization, Generator, Discriminator]
+    for cls in classes:
+        assert keras.saving.get_registered_object(f"homogan>{cls.__name__}") is cls, cls.__name__
+    assert keras.saving.get_registered_object("homogan>batch_norm_layers") is None

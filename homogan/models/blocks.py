@@ -72,7 +72,6 @@ class BatchNormalization(keras.layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
-@keras.saving.register_keras_serializable(package="homogan")
 def batch_norm_layers(network) -> list:
     """Every batch-norm layer inside ``network`` (nested ones too: conditional batch norm holds one)."""
     return [layer for layer in network._flatten_layers(include_self=False)
@@ -102,6 +101,7 @@ def exact_batch_norm_statistics(network, forward, batches) -> None:
             layer.momentum = momentum
 
 
+@keras.saving.register_keras_serializable(package="homogan")
 class ConditionalBatchNormalization(keras.layers.Layer):
     """Batch normalisation whose gain and bias depend on the labels: ``x̂ · γ(y) + β(y)`` with
     ``γ(y) = γ₀ + W_γ y`` and ``β(y) = β₀ + W_β y`` (de Vries et al. 2017; Miyato & Koyama 2018's
